@@ -1,0 +1,1 @@
+"""Typed models mirroring the OpenCode API schemas."""

@@ -1,0 +1,85 @@
+"""Error rendering in upstream's JSON shapes; the one place that maps failures to statuses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from pyopencode import errors
+from pyopencode.server.json import json_response
+
+log = logging.getLogger("pyopencode.server")
+
+_KIND = {"body": "Body", "query": "Query", "path": "Params", "header": "Headers"}
+
+
+def named(name: str, message: str, status: int) -> Response:
+    return json_response({"name": name, "data": {"message": message}}, status)
+
+
+def invalid_request(message: str, kind: str | None, field: str | None) -> Response:
+    body: dict[str, Any] = {"_tag": "InvalidRequestError", "message": message}
+    if kind is not None:
+        body["kind"] = kind
+    if field is not None:
+        body["field"] = field
+    return json_response(body, 400)
+
+
+def _validation(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    if not problems:
+        return invalid_request("Invalid request", None, None)
+    first = problems[0]
+    loc = [str(p) for p in first.get("loc", ())]
+    kind = _KIND.get(loc[0]) if loc else None
+    field = ".".join(loc[1:]) or None
+    message = str(first.get("msg", "Invalid request"))
+    if first.get("type") == "json_invalid":
+        message = "Malformed JSON body"
+        field = None
+    elif field:
+        message = f"{field}: {message}"
+    return invalid_request(message, kind, field)
+
+
+def _domain(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.OpencodeError)
+    if isinstance(exc, errors.NotFoundError):
+        return named("NotFoundError", exc.message, 404)
+    if isinstance(exc, errors.BadRequestError):
+        return invalid_request(exc.message, exc.kind, exc.field)
+    if isinstance(exc, errors.SessionBusyError):
+        return json_response(
+            {"_tag": "SessionBusyError", "sessionID": exc.session_id, "message": exc.message}, 409
+        )
+    if isinstance(exc, errors.PayloadTooLargeError):
+        return named("PayloadTooLargeError", exc.message, 413)
+    return named(type(exc).__name__, exc.message, exc.status)
+
+
+def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return named("NotFoundError", f"No route for {request.method} {request.url.path}", 404)
+    if exc.status_code == 405:
+        return named("MethodNotAllowedError", f"{request.method} is not allowed here", 405)
+    return named("HTTPError", str(exc.detail), exc.status_code)
+
+
+def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.error("unexpected error", exc_info=exc)
+    return named("UnknownError", "Unexpected server error. Check server logs for details.", 500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(errors.OpencodeError, _domain)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,156 @@
+"""Message and part routes: list, get, delete, update parts, and store prompts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from pyopencode import message as rules
+from pyopencode.errors import BadRequestError, NotFoundError, SessionBusyError
+from pyopencode.model import session as sm
+from pyopencode.model.message import AssistantMessage, MessageWithParts, OutputFormat
+from pyopencode.model.part import Part, PartInput
+from pyopencode.server.json import json_response, raw_json, true_response
+from pyopencode.server.state import AppState
+
+router = APIRouter(tags=["session"])
+
+SessionID = Annotated[str, Path(pattern=r"^ses", max_length=128)]
+MessageID = Annotated[str, Path(pattern=r"^msg", max_length=128)]
+PartID = Annotated[str, Path(pattern=r"^prt", max_length=128)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": sm.InvalidRequestError},
+    404: {"model": sm.NotFoundError},
+}
+
+
+class PromptModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    providerID: str
+    modelID: str
+
+
+class PromptInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    messageID: str | None = Field(default=None, pattern=r"^msg")
+    model: PromptModel | None = None
+    agent: str | None = None
+    noReply: bool | None = None
+    tools: dict[str, bool] | None = None
+    format: OutputFormat | None = None
+    system: str | None = None
+    variant: str | None = None
+    parts: list[PartInput]
+
+
+class PromptResult(BaseModel):
+    info: AssistantMessage
+    parts: list[Part]
+
+
+@router.get(
+    "/session/{sessionID}/message",
+    operation_id="session.messages",
+    response_model=list[MessageWithParts],
+    responses=ERRORS,
+)
+async def list_messages(
+    state: AppState,
+    sessionID: SessionID,
+    limit: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[str | None, Query(pattern=r"^msg", max_length=128)] = None,
+) -> Response:
+    raw = await state.store.list_messages(sessionID, limit, before)
+    if raw is None:
+        raise NotFoundError(f"Session not found: {sessionID}")
+    return raw_json(raw)
+
+
+@router.post(
+    "/session/{sessionID}/message",
+    operation_id="session.prompt",
+    response_model=PromptResult,
+    responses=ERRORS,
+)
+async def prompt(
+    state: AppState, sessionID: SessionID, body: Annotated[PromptInput, Body()]
+) -> Response:
+    session = await state.store.get_session_info(sessionID)
+    if session is None:
+        raise NotFoundError(f"Session not found: {sessionID}")
+    if not body.noReply:
+        raise BadRequestError(
+            "No model provider is configured. Add a `provider` section and a `model` to "
+            "opencode.json (see the README), or send `noReply: true` to only store the message.",
+            field="model",
+        )
+    info, parts = rules.user_message(session, body.model_dump(exclude_none=True, by_alias=True))
+    # The message is written first and each part after it; a session deleted in between makes
+    # the next write fail with 404 instead of leaving orphans, because foreign keys forbid them.
+    await state.store.update_message(info)
+    stored = [await state.store.update_part(part) for part in parts]
+    return json_response({"info": info, "parts": stored})
+
+
+@router.get(
+    "/session/{sessionID}/message/{messageID}",
+    operation_id="session.message",
+    response_model=MessageWithParts,
+    responses=ERRORS,
+)
+async def get_message(state: AppState, sessionID: SessionID, messageID: MessageID) -> Response:
+    raw = await state.store.get_message(sessionID, messageID)
+    if raw is None:
+        if await state.store.get_session(sessionID) is None:
+            raise NotFoundError(f"Session not found: {sessionID}")
+        raise NotFoundError(f"Message not found: {messageID}")
+    return raw_json(raw)
+
+
+@router.delete(
+    "/session/{sessionID}/message/{messageID}",
+    operation_id="session.deleteMessage",
+    response_model=bool,
+    responses={**ERRORS, 409: {"model": sm.SessionBusyError}},
+)
+async def delete_message(state: AppState, sessionID: SessionID, messageID: MessageID) -> Response:
+    if state.status.get(sessionID, {}).get("type") == "busy":
+        raise SessionBusyError(sessionID)
+    await state.store.delete_message(sessionID, messageID)
+    return true_response()
+
+
+@router.patch(
+    "/session/{sessionID}/message/{messageID}/part/{partID}",
+    operation_id="part.update",
+    response_model=Part,
+    responses=ERRORS,
+)
+async def update_part(
+    state: AppState,
+    sessionID: SessionID,
+    messageID: MessageID,
+    partID: PartID,
+    body: Annotated[Part, Body()],
+) -> Response:
+    part = body.model_dump(exclude_none=True, by_alias=True)
+    for key, expected in (("sessionID", sessionID), ("messageID", messageID), ("id", partID)):
+        if part.get(key) != expected:
+            raise BadRequestError(f"{key} in the body does not match the path", field=key)
+    return json_response(await state.store.update_part(part))
+
+
+@router.delete(
+    "/session/{sessionID}/message/{messageID}/part/{partID}",
+    operation_id="part.delete",
+    response_model=bool,
+    responses=ERRORS,
+)
+async def delete_part(
+    state: AppState, sessionID: SessionID, messageID: MessageID, partID: PartID
+) -> Response:
+    await state.store.delete_part(sessionID, messageID, partID)
+    return true_response()

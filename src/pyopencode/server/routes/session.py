@@ -1,0 +1,170 @@
+"""`/session` routes: create, list, get, update, delete, children, fork, status, todo."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from starlette.responses import Response
+
+from pyopencode import session as rules
+from pyopencode.errors import NotFoundError
+from pyopencode.model import session as m
+from pyopencode.server.instance import CurrentInstance
+from pyopencode.server.json import json_response, raw_json, true_response
+from pyopencode.server.state import AppState
+from pyopencode.store import SessionQuery
+
+router = APIRouter(tags=["session"])
+
+SessionID = Annotated[str, Path(pattern=r"^ses", max_length=128)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    400: {"model": m.InvalidRequestError},
+    404: {"model": m.NotFoundError},
+}
+
+# Upstream answers at most this many sessions when `limit` is not given.
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 10_000
+
+
+def _missing(session_id: str) -> NotFoundError:
+    return NotFoundError(f"Session not found: {session_id}")
+
+
+@router.get(
+    "/session",
+    operation_id="session.list",
+    response_model=list[m.Session],
+    responses={400: {"model": m.InvalidRequestError}},
+)
+async def list_sessions(
+    state: AppState,
+    instance: CurrentInstance,
+    directory: Annotated[str | None, Query(max_length=4096)] = None,
+    scope: Annotated[str | None, Query(pattern="^project$")] = None,
+    path: Annotated[str | None, Query(max_length=4096)] = None,
+    roots: Annotated[bool | None, Query()] = None,
+    start: Annotated[float | None, Query(ge=0)] = None,
+    search: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: Annotated[int | None, Query(ge=0, le=MAX_LIST_LIMIT)] = None,
+) -> Response:
+    query = SessionQuery(
+        project_id=instance.project_id,
+        # An explicit `directory` narrows to that directory unless the caller asks for the
+        # whole project; without one, the project of the server's directory is listed.
+        directory=instance.directory if directory and scope != "project" else None,
+        path=path,
+        roots=bool(roots),
+        start=int(start) if start is not None else None,
+        search=search or None,
+        limit=DEFAULT_LIST_LIMIT if limit is None else limit,
+    )
+    return raw_json(await state.store.list_sessions(query))
+
+
+@router.post(
+    "/session",
+    operation_id="session.create",
+    response_model=m.Session,
+    responses={400: {"model": m.InvalidRequestError}, 404: {"model": m.NotFoundError}},
+)
+async def create_session(
+    state: AppState,
+    instance: CurrentInstance,
+    body: Annotated[m.SessionCreate | None, Body()] = None,
+) -> Response:
+    fields = body.model_dump(exclude_none=True) if body is not None else {}
+    info = await state.store.create_session(rules.new_info(instance, fields))
+    return json_response(info)
+
+
+@router.get("/session/status", operation_id="session.status")
+async def session_status(
+    state: AppState, instance: CurrentInstance
+) -> dict[str, m.SessionStatusBusy | m.SessionStatusRetry | m.SessionStatusIdle]:
+    return state.status  # type: ignore[return-value]
+
+
+@router.get(
+    "/session/{sessionID}",
+    operation_id="session.get",
+    response_model=m.Session,
+    responses=NOT_FOUND,
+)
+async def get_session(state: AppState, sessionID: SessionID) -> Response:
+    raw = await state.store.get_session(sessionID)
+    if raw is None:
+        raise _missing(sessionID)
+    return raw_json(raw)
+
+
+@router.patch(
+    "/session/{sessionID}",
+    operation_id="session.update",
+    response_model=m.Session,
+    responses=NOT_FOUND,
+)
+async def update_session(
+    state: AppState,
+    sessionID: SessionID,
+    body: Annotated[m.SessionUpdate | None, Body()] = None,
+) -> Response:
+    patch = body.model_dump(exclude_none=True) if body is not None else {}
+    info = await state.store.update_session(sessionID, lambda info: rules.apply_patch(info, patch))
+    return json_response(info)
+
+
+@router.delete(
+    "/session/{sessionID}",
+    operation_id="session.delete",
+    response_model=bool,
+    responses=NOT_FOUND,
+)
+async def delete_session(state: AppState, sessionID: SessionID) -> Response:
+    # The store answers only after the cascade has committed, or raises NotFoundError: the
+    # `true` below is never sent for a session that is still there.
+    await state.store.delete_session(sessionID)
+    return true_response()
+
+
+@router.get(
+    "/session/{sessionID}/children",
+    operation_id="session.children",
+    response_model=list[m.Session],
+    responses=NOT_FOUND,
+)
+async def session_children(state: AppState, sessionID: SessionID) -> Response:
+    raw = await state.store.list_children(sessionID)
+    if raw is None:
+        raise _missing(sessionID)
+    return raw_json(raw)
+
+
+@router.post(
+    "/session/{sessionID}/fork",
+    operation_id="session.fork",
+    response_model=m.Session,
+    responses=NOT_FOUND,
+)
+async def fork_session(
+    state: AppState,
+    sessionID: SessionID,
+    body: Annotated[m.SessionFork | None, Body()] = None,
+) -> Response:
+    until = body.messageID if body is not None else None
+    info = await state.store.fork_session(sessionID, until, rules.fork_info)
+    return json_response(info)
+
+
+@router.get(
+    "/session/{sessionID}/todo",
+    operation_id="session.todo",
+    response_model=list[m.Todo],
+    responses=NOT_FOUND,
+)
+async def session_todo(state: AppState, sessionID: SessionID) -> Response:
+    raw = await state.store.get_todos(sessionID)
+    if raw is None:
+        raise _missing(sessionID)
+    return raw_json(raw)

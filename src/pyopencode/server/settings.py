@@ -1,0 +1,29 @@
+"""Server settings, fixed at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/pyopencode`, falling back to `~/.local/share/pyopencode`."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pyopencode"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str | None = None
+    # Bodies this large are refused with 413 before they are read into memory.
+    max_body_bytes: int = 16 * 1024 * 1024
+    heartbeat_seconds: float = 10.0
+    # Per-subscriber event backlog; a subscriber that falls this far behind is disconnected.
+    sse_queue_size: int = 10_000
+    cwd: str = field(default_factory=os.getcwd)
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:{self.data_dir / 'pyopencode.db'}"

@@ -1,0 +1,33 @@
+"""Per-app shared state: settings, the store, the bus, and caches, reachable from routes."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from pyopencode.bus import Bus
+from pyopencode.project import Instance
+from pyopencode.server.settings import Settings
+from pyopencode.store import Store
+
+
+@dataclass
+class State:
+    settings: Settings
+    store: Store
+    bus: Bus
+    instances: dict[str, Instance] = field(default_factory=dict)
+    instance_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Sessions with a prompt running, keyed by id; the agent loop fills this in.
+    status: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def get_state(request: Request) -> State:
+    state: State = request.app.state.pyopencode
+    return state
+
+
+AppState = Annotated[State, Depends(get_state)]

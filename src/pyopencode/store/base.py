@@ -1,0 +1,101 @@
+"""The store interface shared by the SQLite and PostgreSQL engines."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    """Filters for `GET /session`, already validated."""
+
+    project_id: str
+    directory: str | None = None
+    path: str | None = None
+    roots: bool = False
+    start: int | None = None
+    search: str | None = None
+    limit: int = 100
+
+
+class Store(abc.ABC):
+    """Every write returns only after its transaction is durable; events follow the commit.
+
+    Reads that return `bytes` hand back ready-to-send JSON, because the stored rows already
+    are the API's JSON and re-encoding them would be wasted work on the hottest paths.
+    """
+
+    # --- lifecycle
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # --- projects
+    @abc.abstractmethod
+    async def ensure_project(self, project: Json) -> Json: ...
+
+    @abc.abstractmethod
+    async def list_projects(self) -> bytes: ...
+
+    # --- sessions
+    @abc.abstractmethod
+    async def create_session(self, info: Json) -> Json: ...
+
+    @abc.abstractmethod
+    async def get_session(self, session_id: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def get_session_info(self, session_id: str) -> Json | None: ...
+
+    @abc.abstractmethod
+    async def list_sessions(self, query: SessionQuery) -> bytes: ...
+
+    @abc.abstractmethod
+    async def list_children(self, session_id: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def update_session(self, session_id: str, apply: Callable[[Json], Json]) -> Json: ...
+
+    @abc.abstractmethod
+    async def delete_session(self, session_id: str) -> list[Json]:
+        """Remove the session and all its descendants; returns them deepest first."""
+
+    @abc.abstractmethod
+    async def fork_session(
+        self, session_id: str, until_message_id: str | None, make_info: Callable[[Json], Json]
+    ) -> Json: ...
+
+    # --- messages and parts
+    @abc.abstractmethod
+    async def list_messages(
+        self, session_id: str, limit: int | None, before: str | None
+    ) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def get_message(self, session_id: str, message_id: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def update_message(self, info: Json) -> Json: ...
+
+    @abc.abstractmethod
+    async def delete_message(self, session_id: str, message_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def update_part(self, part: Json) -> Json: ...
+
+    @abc.abstractmethod
+    async def delete_part(self, session_id: str, message_id: str, part_id: str) -> None: ...
+
+    # --- todos
+    @abc.abstractmethod
+    async def get_todos(self, session_id: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def set_todos(self, session_id: str, todos: list[Json]) -> None: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-HEAD = "0001"
+HEAD = "0002"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -15,9 +18,22 @@ import uvicorn
 from pyopencode import __version__
 from pyopencode.server.settings import Settings, default_data_dir
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 class _Server(uvicorn.Server):
     """Closes event streams when asked to stop, so they do not hold shutdown open."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises SIGTERM after a graceful shutdown, which turns a clean stop into
+        # exit status -15; a clean stop here exits 0.
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+import os
+import random
 import threading
 import time
 from typing import Literal
@@ -31,8 +32,13 @@ def _monotonic_stamp(now_ms: int | None) -> int:
         return (ms * 0x1000 + _counter) & _MASK48
 
 
+# Ids name things; they are not secrets (access control is the server password), so a fast
+# generator seeded once from the OS is enough, and the 12 hex digits of time keep them unique.
+_random = random.Random(os.urandom(32))
+
+
 def _random_suffix() -> str:
-    return "".join(secrets.choice(_BASE62) for _ in range(_RANDOM_LENGTH))
+    return "".join(_random.choices(_BASE62, k=_RANDOM_LENGTH))
 
 
 def ascending(prefix: Prefix, now_ms: int | None = None) -> str:

@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request
 
 from pyopencode import project
 from pyopencode.project import Instance
-from pyopencode.server.state import State, get_state
+from pyopencode.server.state import State
 
 
 async def resolve(state: State, directory: str | None) -> Instance:
@@ -31,12 +31,12 @@ async def resolve(state: State, directory: str | None) -> Instance:
 
 async def current_instance(
     request: Request,
-    state: Annotated[State, Depends(get_state)],
     directory: Annotated[str | None, Query(max_length=4096)] = None,
     workspace: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Instance:
     header = request.headers.get("x-opencode-directory")
     chosen = directory if directory else (unquote(header) if header else None)
+    state: State = request.app.state.pyopencode
     return await resolve(state, chosen)
 
 

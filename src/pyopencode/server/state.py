@@ -25,7 +25,8 @@ class State:
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def get_state(request: Request) -> State:
+async def get_state(request: Request) -> State:
+    # async on purpose: FastAPI runs plain `def` dependencies in a worker thread per request.
     state: State = request.app.state.pyopencode
     return state
 

@@ -225,12 +225,15 @@ def test_no_write_resurrects_a_deleted_session(server: RunningServer) -> None:
                     json={**part, "text": "changed"},
                 ),
                 client.post(f"/session/{session_id}/fork", json={}),
-                client.post("/session", json={"parentID": session_id}),
                 client.delete(f"/session/{session_id}/message/{part['messageID']}"),
             ]
             for response in await asyncio.gather(*attempts):
                 assert response.status_code == 404, response.text
                 assert response.json()["name"] == "NotFoundError"
+            # The spec types this one's error as a 400 on the body field: no orphan either way.
+            child = await client.post("/session", json={"parentID": session_id})
+            assert child.status_code == 400, child.text
+            assert child.json()["field"] == "parentID"
             assert (await client.get(f"/session/{session_id}")).status_code == 404
             assert session_id not in await _listed_ids(client)
 

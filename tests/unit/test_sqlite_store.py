@@ -10,7 +10,7 @@ import pytest
 
 from pyopencode import session as rules
 from pyopencode.bus import Bus, Event
-from pyopencode.errors import NotFoundError
+from pyopencode.errors import BadRequestError, NotFoundError
 from pyopencode.project import Instance
 from pyopencode.store.sqlite import SqliteStore
 
@@ -65,7 +65,7 @@ def test_a_failing_write_does_not_take_its_batch_down(tmp_path: Path) -> None:
             await store.close()
 
     results = asyncio.run(main())
-    assert isinstance(results[10], NotFoundError)
+    assert isinstance(results[10], BadRequestError)
     assert sum(isinstance(r, dict) for r in results) == 20
 
 

@@ -15,7 +15,9 @@ DEFAULT_AGENT = "build"
 def user_message(session: Json, body: Json) -> tuple[Json, list[Json]]:
     """The user message and parts that `POST /session/{id}/message` stores before any reply."""
     message_id = body.get("messageID") or ids.ascending("msg")
-    model = body.get("model") or _session_model(session)
+    model = dict(body.get("model") or _session_model(session))
+    if body.get("variant") is not None:
+        model["variant"] = body["variant"]
     info: Json = {
         "id": message_id,
         "sessionID": session["id"],
@@ -24,7 +26,7 @@ def user_message(session: Json, body: Json) -> tuple[Json, list[Json]]:
         "agent": body.get("agent") or session.get("agent") or DEFAULT_AGENT,
         "model": model,
     }
-    for key in ("system", "tools", "format", "variant"):
+    for key in ("system", "tools", "format"):
         if body.get(key) is not None:
             info[key] = body[key]
     parts = [_stored_part(session["id"], message_id, part) for part in body.get("parts", [])]

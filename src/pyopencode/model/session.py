@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
     # The reference spec forbids unknown fields on these objects and clients rely on types.
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # Optional means "may be left out", not "may be null": the spec types these as strings,
+        # objects and arrays, and a null title must not become a silent no-op write.
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if value is None:
+                    raise ValueError(f"{key} must not be null")
+        return data
 
 
 class PermissionRule(_Strict):

@@ -31,11 +31,27 @@ def invalid_request(message: str, kind: str | None, field: str | None) -> Respon
     return json_response(body, 400)
 
 
-def _validation(_request: Request, exc: Exception) -> Response:
+# Operations whose 400 the reference spec types as `BadRequestError` ({name, data}); every
+# other operation uses `InvalidRequestError` ({_tag, message}).
+_NAMED_400 = {"session.list", "global.event", "global.health", "path.get", "project.list"}
+_NAMED_400 |= {"project.current"}
+
+
+def bad_request(request: Request, message: str, kind: str | None, field: str | None) -> Response:
+    route = request.scope.get("route")
+    if getattr(route, "operation_id", None) in _NAMED_400:
+        data: dict[str, Any] = {"message": message}
+        if kind is not None:
+            data["kind"] = kind
+        return json_response({"name": "BadRequest", "data": data}, 400)
+    return invalid_request(message, kind, field)
+
+
+def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = exc.errors()
     if not problems:
-        return invalid_request("Invalid request", None, None)
+        return bad_request(request, "Invalid request", None, None)
     first = problems[0]
     loc = [str(p) for p in first.get("loc", ())]
     kind = _KIND.get(loc[0]) if loc else None
@@ -46,15 +62,15 @@ def _validation(_request: Request, exc: Exception) -> Response:
         field = None
     elif field:
         message = f"{field}: {message}"
-    return invalid_request(message, kind, field)
+    return bad_request(request, message, kind, field)
 
 
-def _domain(_request: Request, exc: Exception) -> Response:
+def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.OpencodeError)
     if isinstance(exc, errors.NotFoundError):
         return named("NotFoundError", exc.message, 404)
     if isinstance(exc, errors.BadRequestError):
-        return invalid_request(exc.message, exc.kind, exc.field)
+        return bad_request(request, exc.message, exc.kind, exc.field)
     if isinstance(exc, errors.SessionBusyError):
         return json_response(
             {"_tag": "SessionBusyError", "sessionID": exc.session_id, "message": exc.message}, 409
@@ -68,6 +84,8 @@ def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return named("NotFoundError", f"No route for {request.method} {request.url.path}", 404)
+    if exc.status_code == 400:
+        return bad_request(request, str(exc.detail), "Body", None)
     if exc.status_code == 405:
         return named("MethodNotAllowedError", f"{request.method} is not allowed here", 405)
     return named("HTTPError", str(exc.detail), exc.status_code)

@@ -8,10 +8,6 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _payload(limit: int) -> bytes:
     message = f"Request body is larger than {limit} bytes"
     return orjson.dumps({"name": "PayloadTooLargeError", "data": {"message": message}})
@@ -36,28 +32,32 @@ class BodyLimit:
                     await self._refuse(send)
                     return
         seen = 0
-        started = False
+        too_large = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    # A body without Content-Length is cut off here; the app then fails to parse
+                    # the stub, and its answer is replaced by the 413 below.
+                    too_large = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if not too_large:
+                await send(message)
+            elif not refused:
+                refused = True
                 await self._refuse(send)
+
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _refuse(self, send: Send) -> None:
         body = _payload(self.max_bytes)

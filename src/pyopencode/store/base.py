@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +82,8 @@ class Store(abc.ABC):
     async def get_message(self, session_id: str, message_id: str) -> bytes | None: ...
 
     @abc.abstractmethod
-    async def update_message(self, info: Json) -> Json: ...
+    async def update_message(self, info: Json, parts: Sequence[Json] = ()) -> Json:
+        """Insert or replace a message, and with it `parts`, in one transaction."""
 
     @abc.abstractmethod
     async def delete_message(self, session_id: str, message_id: str) -> None: ...

@@ -8,7 +8,8 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -228,7 +229,7 @@ class SqliteStore(Store):
         def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
             parent = info.get("parentID")
             if parent is not None and not _exists(conn, "session", parent):
-                raise NotFoundError(f"Session not found: {parent}")
+                raise BadRequestError(f"Parent session not found: {parent}", field="parentID")
             conn.execute(
                 "INSERT INTO session (id, project_id, parent_id, directory, path, title,"
                 " time_created, time_updated, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -350,6 +351,7 @@ class SqliteStore(Store):
                 ),
             )
             events = [_session_event("session.created", info)]
+            place = (info["directory"], info["projectID"])
             sql = "SELECT id, time_created, data FROM message WHERE session_id=?"
             args: list[Any] = [session_id]
             if until_message_id is not None:
@@ -368,6 +370,7 @@ class SqliteStore(Store):
                     "INSERT INTO message (id, session_id, time_created, data) VALUES (?,?,?,?)",
                     (new_id, info["id"], created, orjson.dumps(message).decode()),
                 )
+                events.append(_message_event(message, place))
                 for (part_data,) in conn.execute(
                     "SELECT data FROM part WHERE message_id=? ORDER BY id", (old_id,)
                 ).fetchall():
@@ -379,6 +382,7 @@ class SqliteStore(Store):
                         "INSERT INTO part (id, message_id, session_id, data) VALUES (?,?,?,?)",
                         (part["id"], new_id, info["id"], orjson.dumps(part).decode()),
                     )
+                    events.append(_part_event(part, place))
             return info, events
 
         return await self._write(write)
@@ -440,8 +444,9 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
         return b'{"info":' + row[0].encode() + b',"parts":' + _json_array(parts) + b"}"
 
-    async def update_message(self, info: Json) -> Json:
+    async def update_message(self, info: Json, parts: Sequence[Json] = ()) -> Json:
         data = orjson.dumps(info).decode()
+        part_rows = [(p, orjson.dumps(p).decode()) for p in parts]
 
         def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
             session = _session_row(conn, info["sessionID"])
@@ -455,13 +460,11 @@ class SqliteStore(Store):
                 " ON CONFLICT(id) DO UPDATE SET data=excluded.data",
                 (info["id"], info["sessionID"], info["time"]["created"], data),
             )
-            event = Event(
-                type="message.updated",
-                properties={"sessionID": info["sessionID"], "info": info},
-                directory=session[0],
-                project=session[1],
-            )
-            return info, [event]
+            events = [_message_event(info, session)]
+            for part, part_data in part_rows:
+                _insert_part(conn, part, part_data)
+                events.append(_part_event(part, session))
+            return info, events
 
         return await self._write(write)
 
@@ -484,8 +487,6 @@ class SqliteStore(Store):
         await self._write(write)
 
     async def update_part(self, part: Json) -> Json:
-        import time
-
         data = orjson.dumps(part).decode()
 
         def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
@@ -495,27 +496,8 @@ class SqliteStore(Store):
             ).fetchone()
             if owner is None or owner[0] != part["sessionID"]:
                 raise NotFoundError(f"Message not found: {part['messageID']}")
-            existing = conn.execute(
-                "SELECT message_id FROM part WHERE id=?", (part["id"],)
-            ).fetchone()
-            if existing is not None and existing[0] != part["messageID"]:
-                raise BadRequestError("part belongs to another message", field="id")
-            conn.execute(
-                "INSERT INTO part (id, message_id, session_id, data) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET data=excluded.data",
-                (part["id"], part["messageID"], part["sessionID"], data),
-            )
-            event = Event(
-                type="message.part.updated",
-                properties={
-                    "sessionID": part["sessionID"],
-                    "part": part,
-                    "time": int(time.time() * 1000),
-                },
-                directory=session[0],
-                project=session[1],
-            )
-            return part, [event]
+            _insert_part(conn, part, data)
+            return part, [_part_event(part, session)]
 
         return await self._write(write)
 
@@ -565,6 +547,35 @@ class SqliteStore(Store):
             return None, [event]
 
         await self._write(write)
+
+
+def _insert_part(conn: sqlite3.Connection, part: Json, data: str) -> None:
+    existing = conn.execute("SELECT message_id FROM part WHERE id=?", (part["id"],)).fetchone()
+    if existing is not None and existing[0] != part["messageID"]:
+        raise BadRequestError("part belongs to another message", field="id")
+    conn.execute(
+        "INSERT INTO part (id, message_id, session_id, data) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET data=excluded.data",
+        (part["id"], part["messageID"], part["sessionID"], data),
+    )
+
+
+def _message_event(info: Json, session: tuple[str, str]) -> Event:
+    return Event(
+        type="message.updated",
+        properties={"sessionID": info["sessionID"], "info": info},
+        directory=session[0],
+        project=session[1],
+    )
+
+
+def _part_event(part: Json, session: tuple[str, str]) -> Event:
+    return Event(
+        type="message.part.updated",
+        properties={"sessionID": part["sessionID"], "part": part, "time": int(time.time() * 1000)},
+        directory=session[0],
+        project=session[1],
+    )
 
 
 def _exists(conn: sqlite3.Connection, table: str, row_id: str) -> bool:

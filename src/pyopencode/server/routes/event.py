@@ -11,9 +11,10 @@ from starlette.responses import StreamingResponse
 from pyopencode import ids
 from pyopencode.bus import Event, Subscription
 from pyopencode.server.instance import CurrentInstance
+from pyopencode.server.json import JsonRoute
 from pyopencode.server.state import AppState
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
@@ -79,7 +80,8 @@ async def global_events(state: AppState) -> StreamingResponse:
             sub,
             state.settings.heartbeat_seconds,
             Event.global_json,
-            lambda payload: orjson.dumps({"payload": payload}),
+            # Server-level frames belong to no directory; upstream's GlobalEvent requires one.
+            lambda payload: orjson.dumps({"directory": "global", "payload": payload}),
         ),
         media_type="text/event-stream",
         headers=_HEADERS,

@@ -13,10 +13,10 @@ from pyopencode.errors import BadRequestError, NotFoundError, SessionBusyError
 from pyopencode.model import session as sm
 from pyopencode.model.message import AssistantMessage, MessageWithParts, OutputFormat
 from pyopencode.model.part import Part, PartInput
-from pyopencode.server.json import json_response, raw_json, true_response
+from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
 from pyopencode.server.state import AppState
 
-router = APIRouter(tags=["session"])
+router = APIRouter(tags=["session"], route_class=JsonRoute)
 
 SessionID = Annotated[str, Path(pattern=r"^ses", max_length=128)]
 MessageID = Annotated[str, Path(pattern=r"^msg", max_length=128)]
@@ -88,11 +88,9 @@ async def prompt(
             field="model",
         )
     info, parts = rules.user_message(session, body.model_dump(exclude_none=True, by_alias=True))
-    # The message is written first and each part after it; a session deleted in between makes
-    # the next write fail with 404 instead of leaving orphans, because foreign keys forbid them.
-    await state.store.update_message(info)
-    stored = [await state.store.update_part(part) for part in parts]
-    return json_response({"info": info, "parts": stored})
+    # One transaction for the message and its parts: all of it is stored, or none.
+    await state.store.update_message(info, parts)
+    return json_response({"info": info, "parts": parts})
 
 
 @router.get(

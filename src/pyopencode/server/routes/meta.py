@@ -11,10 +11,10 @@ from starlette.responses import Response
 from pyopencode import __version__
 from pyopencode.model import session as m
 from pyopencode.server.instance import CurrentInstance
-from pyopencode.server.json import json_response, raw_json
+from pyopencode.server.json import JsonRoute, json_response, raw_json
 from pyopencode.server.state import AppState
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 
 
 @router.get("/global/health", operation_id="global.health", tags=["global"])

@@ -11,11 +11,11 @@ from pyopencode import session as rules
 from pyopencode.errors import NotFoundError
 from pyopencode.model import session as m
 from pyopencode.server.instance import CurrentInstance
-from pyopencode.server.json import json_response, raw_json, true_response
+from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
 from pyopencode.server.state import AppState
 from pyopencode.store import SessionQuery
 
-router = APIRouter(tags=["session"])
+router = APIRouter(tags=["session"], route_class=JsonRoute)
 
 SessionID = Annotated[str, Path(pattern=r"^ses", max_length=128)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {

@@ -47,7 +47,7 @@ async def list_sessions(
     roots: Annotated[bool | None, Query()] = None,
     start: Annotated[float | None, Query(ge=0)] = None,
     search: Annotated[str | None, Query(max_length=1024)] = None,
-    limit: Annotated[int | None, Query(ge=0, le=MAX_LIST_LIMIT)] = None,
+    limit: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     query = SessionQuery(
         project_id=instance.project_id,
@@ -58,7 +58,9 @@ async def list_sessions(
         roots=bool(roots),
         start=int(start) if start is not None else None,
         search=search or None,
-        limit=DEFAULT_LIST_LIMIT if limit is None else limit,
+        # Clients ask for huge limits to mean "all" (upstream has no cap); answering 400 would
+        # break them, so a request is clamped to the cap that bounds one response's memory.
+        limit=DEFAULT_LIST_LIMIT if limit is None else min(limit, MAX_LIST_LIMIT),
     )
     return raw_json(await state.store.list_sessions(query))
 

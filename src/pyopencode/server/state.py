@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -12,6 +12,9 @@ from pyopencode.bus import Bus
 from pyopencode.project import Instance
 from pyopencode.server.settings import Settings
 from pyopencode.store import Store
+
+if TYPE_CHECKING:
+    from pyopencode.agent import Runner
 
 
 @dataclass
@@ -23,6 +26,15 @@ class State:
     instance_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # Sessions with a prompt running, keyed by id; the agent loop fills this in.
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Created on first use by server/routes/prompt.py (the lifespan only builds the basics).
+    runner: Runner | None = None
+
+    def agent_runner(self) -> Runner:
+        if self.runner is None:
+            from pyopencode.agent import Runner
+
+            self.runner = Runner(self.store, self.bus, self.status)
+        return self.runner
 
 
 async def get_state(request: Request) -> State:

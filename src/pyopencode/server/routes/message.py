@@ -8,10 +8,9 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from pyopencode import message as rules
 from pyopencode.errors import BadRequestError, NotFoundError, SessionBusyError
 from pyopencode.model import session as sm
-from pyopencode.model.message import AssistantMessage, MessageWithParts, OutputFormat
+from pyopencode.model.message import Message, MessageWithParts, OutputFormat
 from pyopencode.model.part import Part, PartInput
 from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
 from pyopencode.server.state import AppState
@@ -47,7 +46,8 @@ class PromptInput(BaseModel):
 
 
 class PromptResult(BaseModel):
-    info: AssistantMessage
+    # An assistant message after a reply; the stored user message for `noReply` (as upstream).
+    info: Message
     parts: list[Part]
 
 
@@ -60,37 +60,14 @@ class PromptResult(BaseModel):
 async def list_messages(
     state: AppState,
     sessionID: SessionID,
-    limit: Annotated[int | None, Query(ge=0)] = None,
+    # The spec's own bound (2**53 - 1); larger values would overflow SQLite's integers.
+    limit: Annotated[int | None, Query(ge=0, le=9_007_199_254_740_991)] = None,
     before: Annotated[str | None, Query(pattern=r"^msg", max_length=128)] = None,
 ) -> Response:
     raw = await state.store.list_messages(sessionID, limit, before)
     if raw is None:
         raise NotFoundError(f"Session not found: {sessionID}")
     return raw_json(raw)
-
-
-@router.post(
-    "/session/{sessionID}/message",
-    operation_id="session.prompt",
-    response_model=PromptResult,
-    responses=ERRORS,
-)
-async def prompt(
-    state: AppState, sessionID: SessionID, body: Annotated[PromptInput, Body()]
-) -> Response:
-    session = await state.store.get_session_info(sessionID)
-    if session is None:
-        raise NotFoundError(f"Session not found: {sessionID}")
-    if not body.noReply:
-        raise BadRequestError(
-            "No model provider is configured. Add a `provider` section and a `model` to "
-            "opencode.json (see the README), or send `noReply: true` to only store the message.",
-            field="model",
-        )
-    info, parts = rules.user_message(session, body.model_dump(exclude_none=True, by_alias=True))
-    # One transaction for the message and its parts: all of it is stored, or none.
-    await state.store.update_message(info, parts)
-    return json_response({"info": info, "parts": parts})
 
 
 @router.get(

@@ -1,0 +1,297 @@
+"""Runs prompts one at a time per session: queueing, status, abort, and stopping on delete."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyopencode import ids
+from pyopencode import session as session_rules
+from pyopencode.agent.agents import get_agent
+from pyopencode.agent.loop import Loop, Runtime, Turn
+from pyopencode.bus import Bus, Event
+from pyopencode.errors import BadRequestError, NotFoundError
+from pyopencode.permission import Permissions
+from pyopencode.project import Instance
+from pyopencode.session import now_ms
+from pyopencode.store import Store
+from pyopencode.tool import ToolError
+
+Json = dict[str, Any]
+log = logging.getLogger(__name__)
+
+ABORT_WAIT_SECONDS = 5.0
+# Prompts that may wait behind a running one on a session; more are refused, not stored.
+MAX_QUEUED = 64
+
+
+@dataclass
+class Job:
+    turn: Turn
+    future: asyncio.Future[Json]
+    aborted: bool = False
+
+
+@dataclass
+class _Work:
+    queue: deque[Job] = field(default_factory=deque)
+    worker: asyncio.Task[None] | None = None
+    current: asyncio.Task[Json | None] | None = None
+
+
+class Runner:
+    """One per server. Prompts on one session run in order; sessions run side by side."""
+
+    def __init__(self, store: Store, bus: Bus, status: dict[str, Json]) -> None:
+        self.store = store
+        self.bus = bus
+        self.status = status
+        self.permissions = Permissions(self._emit)
+        self._work: dict[str, _Work] = {}
+        # Where each active session lives, so ephemeral events reach the right subscribers.
+        self._places: dict[str, tuple[str, str]] = {}
+        self._gone: set[str] = set()
+        self._runtime = Runtime(
+            store=store,
+            permissions=self.permissions,
+            emit=self._emit,
+            set_status=self._set_status,
+            run_subagent=self._run_subagent,
+        )
+        bus.listen(self._on_event)
+        # The bus closes every subscription when the server begins to stop (cli.py). This one
+        # accepts no events; it exists to hear that, so running prompts end as aborted (and
+        # their callers get an answer) instead of being cut off by the shutdown timeout.
+        self._stopping = bus.subscribe(lambda _event: False)
+        self._watcher = asyncio.get_running_loop().create_task(self._abort_on_stop())
+
+    # --- events
+    def _emit(self, session_id: str, kind: str, properties: Json) -> None:
+        if session_id in self._gone:
+            return  # nothing about a deleted session may follow its session.deleted
+        place = self._places.get(session_id)
+        directory, project = place if place else (None, None)
+        self.bus.publish([Event(kind, properties, directory=directory, project=project)])
+
+    def _set_status(self, session_id: str, status: Json) -> None:
+        if session_id in self._gone:
+            return
+        if status["type"] == "idle":
+            self.status.pop(session_id, None)
+        else:
+            self.status[session_id] = status
+        self._emit(session_id, "session.status", {"sessionID": session_id, "status": status})
+        if status["type"] == "idle":
+            self._emit(session_id, "session.idle", {"sessionID": session_id})
+
+    def _on_event(self, event: Event) -> None:
+        if event.type != "session.deleted":
+            return
+        session_id = event.properties["sessionID"]
+        work = self._work.get(session_id)
+        inline = session_id in self._places
+        if work is None and not inline:
+            return
+        self._gone.add(session_id)
+        self.status.pop(session_id, None)
+        self.permissions.forget(session_id)
+        if work is None:
+            return
+        while work.queue:
+            job = work.queue.popleft()
+            if not job.future.done():
+                job.future.set_exception(NotFoundError(f"Session not found: {session_id}"))
+        if work.current is not None:
+            work.current.cancel()
+
+    # --- prompts
+    def check_room(self, session_id: str) -> None:
+        work = self._work.get(session_id)
+        if work is not None and len(work.queue) >= MAX_QUEUED:
+            raise BadRequestError(
+                f"Session {session_id} already has {MAX_QUEUED} prompts waiting; "
+                "try again when it is idle",
+                field="parts",
+            )
+
+    def submit(self, turn: Turn) -> asyncio.Future[Json]:
+        """Queue a prompt; the future resolves to the final assistant message's {info, parts}."""
+        session_id = turn.session["id"]
+        future: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
+        work = self._work.get(session_id)
+        if work is None:
+            work = self._work[session_id] = _Work()
+            self._places[session_id] = (turn.session["directory"], turn.session["projectID"])
+            work.queue.append(Job(turn, future))
+            work.worker = asyncio.create_task(self._drain(session_id, work))
+        else:
+            work.queue.append(Job(turn, future))
+        return future
+
+    async def _drain(self, session_id: str, work: _Work) -> None:
+        self._set_status(session_id, {"type": "busy"})
+        try:
+            while work.queue and session_id not in self._gone:
+                job = work.queue.popleft()
+                if job.aborted:
+                    await self._settle(job, self._aborted_reply(job.turn))
+                    continue
+                work.current = asyncio.create_task(self._run(job.turn))
+                await self._settle(job, work.current)
+                work.current = None
+        finally:
+            self._work.pop(session_id, None)
+            self._set_status(session_id, {"type": "idle"})
+            self._places.pop(session_id, None)
+            self._gone.discard(session_id)
+
+    async def _settle(self, job: Job, run: Any) -> None:
+        try:
+            result = await run
+        except asyncio.CancelledError:
+            if not job.future.done():
+                job.future.set_exception(
+                    NotFoundError(f"Session not found: {job.turn.session['id']}")
+                )
+            return
+        except Exception as exc:  # settle the caller whatever happened; the server stays up
+            if not isinstance(exc, NotFoundError):
+                log.exception("agent loop failed")
+            if not job.future.done():
+                job.future.set_exception(exc)
+            return
+        if not job.future.done():
+            if result is None:
+                job.future.set_exception(
+                    NotFoundError(f"Session not found: {job.turn.session['id']}")
+                )
+            else:
+                job.future.set_result(result)
+
+    async def _run(self, turn: Turn) -> Json | None:
+        loop = Loop(self._runtime, turn)
+        try:
+            return await loop.run()
+        except asyncio.CancelledError:
+            if turn.session["id"] in self._gone:
+                raise
+            # Aborted: record it, then finish normally so the caller gets the message.
+            with contextlib.suppress(NotFoundError):
+                return await loop.aborted()
+            return None
+        except NotFoundError:
+            return None  # the session was deleted under us: end quietly, write nothing more
+        except Exception as exc:
+            log.exception("agent loop failed")
+            # Recorded on the message like any other failure; the caller gets an answer.
+            with contextlib.suppress(NotFoundError):
+                return await loop.failed(f"{type(exc).__name__}: {exc}")
+            return None
+
+    async def _aborted_reply(self, turn: Turn) -> Json | None:
+        loop = Loop(self._runtime, turn)
+        turn.assistant = {
+            "id": ids.ascending("msg"),
+            "sessionID": turn.session["id"],
+            "role": "assistant",
+            "time": {"created": now_ms()},
+            "parentID": turn.user["id"],
+            "modelID": turn.model.model_id,
+            "providerID": turn.model.provider_id,
+            "mode": turn.agent.name,
+            "agent": turn.agent.name,
+            "path": {"cwd": turn.session["directory"], "root": turn.root},
+            "cost": 0,
+            "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+        }
+        try:
+            return await loop.aborted()
+        except NotFoundError:
+            return None
+
+    async def abort(self, session_id: str) -> bool:
+        """Stop the running prompt and everything queued behind it; returns once stopped."""
+        work = self._work.get(session_id)
+        if work is None:
+            return True
+        for job in work.queue:
+            job.aborted = True
+        current = work.current
+        if current is not None:
+            current.cancel()
+            await asyncio.wait({current}, timeout=ABORT_WAIT_SECONDS)
+        return True
+
+    async def abort_all(self) -> None:
+        await asyncio.gather(*(self.abort(sid) for sid in list(self._work)))
+
+    async def _abort_on_stop(self) -> None:
+        while True:
+            try:
+                await self._stopping.next(3600)
+            except StopAsyncIteration:
+                break
+        await self.abort_all()
+
+    # --- sub-agents
+    async def _run_subagent(
+        self, parent_turn: Turn, description: str, prompt: str, agent_name: str
+    ) -> tuple[str, str]:
+        from pyopencode import config
+        from pyopencode import message as message_rules
+
+        parent, model = parent_turn.session, parent_turn.model
+        cfg = await asyncio.to_thread(config.load, parent["directory"])
+        agent = get_agent(cfg, agent_name)
+        instance = Instance(
+            directory=parent["directory"],
+            project_id=parent["projectID"],
+            worktree=parent_turn.root,
+            vcs=None,
+        )
+        child = await self.store.create_session(
+            session_rules.new_info(
+                instance,
+                {"parentID": parent["id"], "title": f"{description} (@{agent.name} subagent)"},
+            )
+        )
+        info, parts = message_rules.user_message(
+            child,
+            {
+                "agent": agent.name,
+                "model": {"providerID": model.provider_id, "modelID": model.model_id},
+                "parts": [{"type": "text", "text": prompt}],
+            },
+        )
+        await self.store.update_message(info, parts)
+        self._places[child["id"]] = (child["directory"], child["projectID"])
+        turn = Turn(
+            session=child,
+            user=info,
+            agent=agent,
+            model=model,
+            history_until=info["id"],
+            root=instance.worktree,
+            depth=1,
+        )
+        loop = Loop(self._runtime, turn)
+        try:
+            result = await loop.run()
+        except asyncio.CancelledError:
+            if child["id"] not in self._gone and parent["id"] not in self._gone:
+                with contextlib.suppress(NotFoundError):
+                    await loop.aborted()
+            raise
+        except NotFoundError as exc:
+            if parent["id"] in self._gone:
+                raise
+            raise ToolError("The sub-agent's session was deleted while it worked") from exc
+        finally:
+            self._places.pop(child["id"], None)
+            self._gone.discard(child["id"])
+        text = "".join(p.get("text", "") for p in result["parts"] if p["type"] == "text")
+        return child["id"], text

@@ -1,0 +1,179 @@
+"""OpenAI chat completions (and every OpenAI-compatible endpoint) through the openai SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import orjson
+
+from pyopencode.provider.events import (
+    Finish,
+    ProviderError,
+    ReasoningDelta,
+    StreamDropped,
+    StreamEvent,
+    TextDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+from pyopencode.provider.registry import ResolvedModel, request_options
+from pyopencode.provider.stream import status_error
+
+_REQUEST_OPTIONS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "reasoning_effort",
+        "seed",
+        "stop",
+        "frequency_penalty",
+        "presence_penalty",
+        "parallel_tool_calls",
+        "tool_choice",
+        "user",
+    }
+)
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool-calls",
+    "function_call": "tool-calls",
+    "content_filter": "content-filter",
+}
+
+
+def _messages(system: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for m in messages:
+        if m["role"] == "user":
+            out.append({"role": "user", "content": m["content"]})
+        elif m["role"] == "assistant":
+            msg: dict[str, Any] = {"role": "assistant", "content": m.get("content") or None}
+            if m.get("tool_calls"):
+                msg["tool_calls"] = [
+                    {
+                        "id": c["id"],
+                        "type": "function",
+                        "function": {
+                            "name": c["name"],
+                            "arguments": orjson.dumps(c["input"]).decode(),
+                        },
+                    }
+                    for c in m["tool_calls"]
+                ]
+            out.append(msg)
+        else:
+            out.append({"role": "tool", "tool_call_id": m["id"], "content": m["output"]})
+    return out
+
+
+def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": t["name"],
+                "description": t["description"],
+                "parameters": t["parameters"],
+            },
+        }
+        for t in tools
+    ]
+
+
+def _usage(raw: Any) -> Usage:
+    if raw is None:
+        return Usage()
+    details = getattr(raw, "completion_tokens_details", None)
+    prompt_details = getattr(raw, "prompt_tokens_details", None)
+    cached = int(getattr(prompt_details, "cached_tokens", 0) or 0)
+    return Usage(
+        input=int(raw.prompt_tokens or 0) - cached,
+        output=int(raw.completion_tokens or 0),
+        reasoning=int(getattr(details, "reasoning_tokens", 0) or 0),
+        cache_read=cached,
+    )
+
+
+async def stream(
+    model: ResolvedModel,
+    system: str,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+) -> AsyncIterator[StreamEvent]:
+    # Retries belong to the agent loop, which shows them to clients as session.status.
+    client = openai.AsyncOpenAI(
+        api_key=model.api_key or "none",
+        base_url=model.base_url or None,
+        max_retries=0,
+        default_headers=model.headers or None,
+        timeout=600,
+    )
+    request: dict[str, Any] = {
+        "model": model.model_id,
+        "messages": _messages(system, messages),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if tools:
+        request["tools"] = _tools(tools)
+    request.update(request_options(model.options, _REQUEST_OPTIONS))
+    try:
+        response = await client.chat.completions.create(**request)
+    except openai.APIStatusError as exc:
+        body = exc.response.text if exc.response is not None else None
+        raise status_error(exc.status_code, exc.message, dict(exc.response.headers), body) from exc
+    except openai.APIError as exc:
+        raise ProviderError(f"Cannot reach {model.provider_id}: {exc}", retryable=True) from exc
+
+    calls: dict[int, dict[str, str]] = {}
+    finish: str | None = None
+    usage = Usage()
+    try:
+        async for chunk in response:
+            if chunk.usage is not None:
+                usage = _usage(chunk.usage)
+            for choice in chunk.choices:
+                delta = choice.delta
+                reasoning = getattr(delta, "reasoning_content", None) or getattr(
+                    delta, "reasoning", None
+                )
+                if isinstance(reasoning, str) and reasoning:
+                    yield ReasoningDelta(reasoning)
+                if delta.content:
+                    yield TextDelta(delta.content)
+                for tc in delta.tool_calls or []:
+                    call = calls.get(tc.index)
+                    if call is None:
+                        call = {"id": tc.id or f"call_{tc.index}", "name": "", "args": ""}
+                        calls[tc.index] = call
+                    if tc.function is not None:
+                        if tc.function.name:
+                            call["name"] += tc.function.name
+                            yield ToolCallStart(call["id"], call["name"])
+                        call["args"] += tc.function.arguments or ""
+                if choice.finish_reason:
+                    finish = _FINISH.get(choice.finish_reason, "other")
+    except openai.APIError as exc:
+        raise StreamDropped(f"The stream from {model.provider_id} failed: {exc}") from exc
+    except Exception as exc:  # the transport's own errors (connection reset, truncated body)
+        raise StreamDropped(f"The stream from {model.provider_id} was cut off: {exc!r}") from exc
+    finally:
+        await client.close()
+    if finish is None:
+        raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
+    for call in calls.values():
+        raw = call["args"] or "{}"
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed = {}
+        yield ToolCallEnd(call["id"], call["name"], raw, parsed if isinstance(parsed, dict) else {})
+    if calls and finish == "stop":
+        finish = "tool-calls"
+    yield Finish(finish, usage)

@@ -1,8 +1,9 @@
-"""In-process publish/subscribe of committed events, with a bounded queue per subscriber."""
+"""In-process publish/subscribe of committed events: bounded queues and a bounded replay ring."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,10 +52,24 @@ _CLOSED = object()
 class Subscription:
     """A subscriber's bounded queue. Falling behind closes it instead of growing memory."""
 
-    def __init__(self, bus: Bus, accept: Callable[[Event], bool], max_queue: int) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        accept: Callable[[Event], bool],
+        max_queue: int,
+        start: int,
+        replay: Iterable[tuple[int, Event]] = (),
+        resync: bool = False,
+    ) -> None:
         self._bus = bus
         self._accept = accept
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max_queue)
+        # Missed events from the ring, sent before anything live; shares the ring's objects.
+        self._replay: deque[tuple[int, Event]] = deque(p for p in replay if accept(p[1]))
+        # Publish position of the last event handed out by `next`.
+        self._delivered = start
+        # True when the client resumed from an id the ring no longer covers: it must refetch.
+        self.resync = resync
         self.closed = False
         self.overflowed = False
 
@@ -62,7 +77,7 @@ class Subscription:
         if self.closed or not self._accept(event):
             return
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait((self._bus.seq, event))
         except asyncio.QueueFull:
             self.overflowed = True
             self.close()
@@ -73,34 +88,102 @@ class Subscription:
         self.closed = True
         self._bus.unsubscribe(self)
         # Drop what was queued so a vanished client's backlog is freed now.
+        self._replay.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
         self._queue.put_nowait(_CLOSED)
 
+    @property
+    def position(self) -> int:
+        """Publish position this subscriber has fully seen: everything up to it was sent."""
+        if not self._replay and self._queue.empty() and not self.closed:
+            # Nothing pending, so every accepted event so far was handed out.
+            return self._bus.seq
+        return self._delivered
+
+    def mark(self, event_id: str) -> None:
+        """Let a client resume from `event_id`, a frame (heartbeat...) that is not an event."""
+        self._bus.mark(event_id, self.position)
+
     async def next(self, timeout: float) -> Event | None:
         """The next event, or None when `timeout` passes with nothing to send."""
+        if self._replay and not self.closed:
+            self._delivered, event = self._replay.popleft()
+            return event
         try:
             item = await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
             return None
         if item is _CLOSED:
             raise StopAsyncIteration
-        assert isinstance(item, Event)
-        return item
+        assert isinstance(item, tuple)
+        self._delivered, event = item
+        return event
 
 
 class Bus:
-    """Fans committed events out to subscribers. Call only from the event loop thread."""
+    """Fans committed events out to subscribers. Call only from the event loop thread.
 
-    def __init__(self, max_queue: int = 10_000) -> None:
+    The last `buffer_size` events stay in a ring, so a client that reconnects with the id of
+    the last event it saw gets what it missed. Every id handed out (events, and heartbeats via
+    `mark`) maps to a position in the publish sequence; an id whose position has left the ring
+    cannot be resumed from, and the subscriber is told to resync instead of silently skipping.
+    """
+
+    def __init__(self, max_queue: int = 10_000, buffer_size: int = 1000) -> None:
         self.max_queue = max_queue
+        self.buffer_size = max(0, buffer_size)
         self._subscribers: set[Subscription] = set()
         self._listeners: list[Callable[[Event], None]] = []
+        self._ring: deque[Event] = deque()
+        self._seq = 0  # position of the newest published event
+        self._positions: dict[str, int] = {}  # ids of the events in the ring
+        # Ids of heartbeats and other frames that carry no event; bounded, oldest dropped.
+        self._marks: OrderedDict[str, int] = OrderedDict()
+        self._max_marks = max(1024, 4 * self.buffer_size)
 
-    def subscribe(self, accept: Callable[[Event], bool] = lambda _e: True) -> Subscription:
-        sub = Subscription(self, accept, self.max_queue)
+    def subscribe(
+        self, accept: Callable[[Event], bool] = lambda _e: True, last_event_id: str | None = None
+    ) -> Subscription:
+        replay: list[tuple[int, Event]] = []
+        resync = False
+        start = self._seq
+        if last_event_id:
+            position = self.position(last_event_id)
+            oldest = self._seq - len(self._ring)  # the position just before the ring's first
+            if position is None or position < oldest or position > self._seq:
+                resync = True
+            else:
+                start = position
+                missed = list(self._ring)[position - oldest :]
+                replay = [(position + 1 + i, e) for i, e in enumerate(missed)]
+        # No await between the snapshot above and joining the fan-out: nothing falls between.
+        sub = Subscription(self, accept, self.max_queue, start, replay, resync)
         self._subscribers.add(sub)
         return sub
+
+    def position(self, event_id: str) -> int | None:
+        found = self._positions.get(event_id)
+        return found if found is not None else self._marks.get(event_id)
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def mark(self, event_id: str, position: int) -> None:
+        """Record that a client that saw `event_id` has seen everything up to `position`."""
+        self._marks[event_id] = position
+        if len(self._marks) > self._max_marks:
+            self._marks.popitem(last=False)
+
+    def _remember(self, event: Event) -> None:
+        self._seq += 1
+        if self.buffer_size == 0:
+            return
+        self._ring.append(event)
+        self._positions[event.id] = self._seq
+        if len(self._ring) > self.buffer_size:
+            self._positions.pop(self._ring.popleft().id, None)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
@@ -111,6 +194,7 @@ class Bus:
 
     def publish(self, events: Iterable[Event]) -> None:
         for event in events:
+            self._remember(event)
             for listener in self._listeners:
                 listener(event)
             for sub in list(self._subscribers):

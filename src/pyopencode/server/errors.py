@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Send
 
 from pyopencode import errors
 from pyopencode.server.json import json_response
@@ -20,6 +22,24 @@ _KIND = {"body": "Body", "query": "Query", "path": "Params", "header": "Headers"
 
 def named(name: str, message: str, status: int) -> Response:
     return json_response({"name": name, "data": {"message": message}}, status)
+
+
+async def send_named(
+    send: Send,
+    status: int,
+    name: str,
+    message: str,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """The same `{name, data: {message}}` shape, sent from ASGI middleware (no Request there)."""
+    body = orjson.dumps({"name": name, "data": {"message": message}})
+    start = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 def invalid_request(message: str, kind: str | None, field: str | None) -> Response:
@@ -91,8 +111,15 @@ def _http(request: Request, exc: Exception) -> Response:
     return named("HTTPError", str(exc.detail), exc.status_code)
 
 
-def _unexpected(_request: Request, exc: Exception) -> Response:
-    log.error("unexpected error", exc_info=exc)
+def _unexpected(request: Request, exc: Exception) -> Response:
+    # The path only: query strings may carry secrets.
+    log.error(
+        "unexpected error in %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc_info=exc,
+    )
     return named("UnknownError", "Unexpected server error. Check server logs for details.", 500)
 
 

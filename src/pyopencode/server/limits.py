@@ -1,26 +1,55 @@
-"""ASGI middleware that refuses request bodies over the cap with 413, without buffering them."""
+"""ASGI middleware and HTTP protocol guards that bound what one request may cost."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from pyopencode.server.errors import send_named
+
+_CLOSE = ((b"connection", b"close"),)
 
 
-def _payload(limit: int) -> bytes:
-    message = f"Request body is larger than {limit} bytes"
-    return orjson.dumps({"name": "PayloadTooLargeError", "data": {"message": message}})
+class _Refused(Exception):
+    """Raised from `receive` so the route never runs on a cut-off body."""
+
+    def __init__(self, status: int, name: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.name, self.message = status, name, message
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """Refuses over-long URLs (414), bodies over the cap (413) without buffering them, and
+    bodies that trickle in too slowly (408)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_path_bytes: int = 4096,
+        max_query_bytes: int = 8192,
+        body_timeout: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_path_bytes = max_path_bytes
+        self.max_query_bytes = max_query_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        path = scope.get("raw_path") or scope["path"].encode()
+        if len(path) > self.max_path_bytes or len(scope["query_string"]) > self.max_query_bytes:
+            message = (
+                f"URL path is limited to {self.max_path_bytes} bytes and query string"
+                f" to {self.max_query_bytes} bytes"
+            )
+            await send_named(send, 414, "URITooLongError", message, _CLOSE)
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
@@ -29,42 +58,125 @@ class BodyLimit:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await self._refuse(send)
+                    await self._too_large(send)
                     return
         seen = 0
-        too_large = False
-        refused = False
+        complete = False
+        refusal: _Refused | None = None
+        started = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
 
         async def limited_receive() -> Message:
-            nonlocal seen, too_large
-            if too_large:
-                return {"type": "http.disconnect"}
-            message = await receive()
+            nonlocal seen, complete, refusal
+            if refusal is not None:
+                raise refusal
+            if complete:
+                # After the body only a disconnect can come; waiting for it has no deadline.
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                refusal = _Refused(
+                    408,
+                    "RequestTimeoutError",
+                    f"Request body did not arrive within {self.body_timeout:g} seconds",
+                )
+                raise refusal from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    # A body without Content-Length is cut off here; the app then fails to parse
-                    # the stub, and its answer is replaced by the 413 below.
-                    too_large = True
-                    return {"type": "http.request", "body": b"", "more_body": False}
+                    # Chunked bodies declare no length, so they are counted as they arrive.
+                    refusal = _Refused(413, "PayloadTooLargeError", self._too_large_message())
+                    raise refusal
+                complete = not message.get("more_body", False)
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal refused
-            if not too_large:
-                await send(message)
-            elif not refused:
-                refused = True
-                await self._refuse(send)
+            nonlocal started
+            if refusal is not None:
+                # The app caught the refusal and answered something else: ours wins.
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
-        await self.app(scope, limited_receive, guarded_send)
+        with contextlib.suppress(_Refused):
+            await self.app(scope, limited_receive, guarded_send)
+        if refusal is not None and not started:
+            await send_named(send, refusal.status, refusal.name, refusal.message, _CLOSE)
 
-    async def _refuse(self, send: Send) -> None:
-        body = _payload(self.max_bytes)
-        headers: list[Any] = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    def _too_large_message(self) -> str:
+        return f"Request body is larger than {self.max_bytes} bytes"
+
+    async def _too_large(self, send: Send) -> None:
+        await send_named(send, 413, "PayloadTooLargeError", self._too_large_message(), _CLOSE)
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol plus a deadline and a size cap on request headers.
+
+    uvicorn alone lets a client that sends its headers a byte at a time (slowloris) hold a
+    connection forever, and httptools caps no header size. Set the class attributes before
+    handing the class to uvicorn.
+    """
+
+    header_timeout: float = 30.0
+    max_header_bytes: int = 64 * 1024
+
+    _header_timer: asyncio.TimerHandle | None = None
+    _header_bytes: int = 0
+    _in_headers: bool = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_headers()
+
+    def _start_headers(self) -> None:
+        self._in_headers = True
+        self._header_bytes = 0
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._give_up)
+
+    def _stop_headers(self) -> None:
+        self._in_headers = False
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_headers:
+            # Only what precedes the blank line is header; a body can share the same read.
+            end = data.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else end
+            if self._header_bytes > self.max_header_bytes:
+                self._reject(b"431 Request Header Fields Too Large")
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_headers()
+
+    def on_headers_complete(self) -> None:
+        self._stop_headers()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_headers()
+        super().connection_lost(exc)
+
+    def _give_up(self) -> None:
+        self._header_timer = None
+        if self._in_headers:
+            self._reject(b"408 Request Timeout")
+
+    def _reject(self, status: bytes) -> None:
+        self._stop_headers()
+        if self.transport.is_closing():
+            return
+        self.transport.write(
+            b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.close()

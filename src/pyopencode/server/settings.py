@@ -22,7 +22,20 @@ class Settings:
     heartbeat_seconds: float = 10.0
     # Per-subscriber event backlog; a subscriber that falls this far behind is disconnected.
     sse_queue_size: int = 10_000
+    # Recent events kept for Last-Event-ID resume; an older id gets a `server.resync` event.
+    event_buffer_size: int = 1000
     cwd: str = field(default_factory=os.getcwd)
+    # HTTP Basic credentials; no password means no authentication (loopback only, see cli).
+    username: str = "opencode"
+    password: str | None = None
+    # Browser origins allowed to call us, matched exactly; empty means no CORS headers at all.
+    cors_origins: tuple[str, ...] = ()
+    # Longer request lines are refused with 414 before routing.
+    max_path_bytes: int = 4096
+    max_query_bytes: int = 8192
+    # A request body that has not fully arrived after this many seconds gets 408.
+    body_timeout_seconds: float = 30.0
+    access_log: bool = False
 
     @property
     def store_url(self) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from starlette.responses import StreamingResponse
 
 from pyopencode import ids
@@ -18,32 +19,50 @@ router = APIRouter(route_class=JsonRoute)
 
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
+# Sent by EventSource on reconnect; hidden from the schema, which mirrors upstream's.
+LastEventId = Annotated[str | None, Header(alias="last-event-id", include_in_schema=False)]
 
-def _frame(data: bytes) -> bytes:
-    return b"data: " + data + b"\n\n"
+
+def _frame(event_id: str, data: bytes) -> bytes:
+    # `id:` lets EventSource (and our own clients) resume with Last-Event-ID. It follows
+    # `data:`, which SSE allows, so clients that read the first line as the data still work.
+    return b"data: " + data + b"\nid: " + event_id.encode() + b"\n\n"
 
 
-def _server_event(kind: str) -> dict[str, object]:
-    return {"id": ids.ascending("evt"), "type": kind, "properties": {}}
+def _server_event(sub: Subscription, kind: str, **properties: object) -> dict[str, object]:
+    event_id = ids.ascending("evt")
+    sub.mark(event_id)
+    return {"id": event_id, "type": kind, "properties": properties}
 
 
 async def _stream(
-    sub: Subscription,
+    subscribe: Callable[[], Subscription],
     heartbeat: float,
     encode: Callable[[Event], bytes],
     wrap: Callable[[dict[str, object]], bytes],
 ) -> AsyncIterator[bytes]:
+    # Subscribing here, not in the route, means a stream that never starts leaves nothing behind.
+    sub = subscribe()
+
+    def server_frame(kind: str, **properties: object) -> bytes:
+        payload = _server_event(sub, kind, **properties)
+        return _frame(str(payload["id"]), wrap(payload))
+
     try:
-        yield _frame(wrap(_server_event("server.connected")))
+        # server.connected stays first, as upstream clients expect; a resync notice comes next,
+        # before any live event, so the client knows to refetch instead of seeing a silent gap.
+        yield server_frame("server.connected")
+        if sub.resync:
+            yield server_frame("server.resync", reason="Last-Event-ID is unknown or too old")
         while True:
             try:
                 event = await sub.next(heartbeat)
             except StopAsyncIteration:
                 return
             if event is None:
-                yield _frame(wrap(_server_event("server.heartbeat")))
+                yield server_frame("server.heartbeat")
             else:
-                yield _frame(encode(event))
+                yield _frame(event.id, encode(event))
     finally:
         # Runs when the client goes away too, so its queue is released at once.
         sub.close()
@@ -56,11 +75,18 @@ async def _stream(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Event stream"}},
 )
-async def subscribe(state: AppState, instance: CurrentInstance) -> StreamingResponse:
+async def subscribe(
+    state: AppState, instance: CurrentInstance, last_event_id: LastEventId = None
+) -> StreamingResponse:
     directory = instance.directory
-    sub = state.bus.subscribe(lambda e: e.directory == directory)
+    bus = state.bus
     return StreamingResponse(
-        _stream(sub, state.settings.heartbeat_seconds, Event.payload_json, orjson.dumps),
+        _stream(
+            lambda: bus.subscribe(lambda e: e.directory == directory, last_event_id),
+            state.settings.heartbeat_seconds,
+            Event.payload_json,
+            orjson.dumps,
+        ),
         media_type="text/event-stream",
         headers=_HEADERS,
     )
@@ -73,11 +99,11 @@ async def subscribe(state: AppState, instance: CurrentInstance) -> StreamingResp
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Event stream"}},
 )
-async def global_events(state: AppState) -> StreamingResponse:
-    sub = state.bus.subscribe()
+async def global_events(state: AppState, last_event_id: LastEventId = None) -> StreamingResponse:
+    bus = state.bus
     return StreamingResponse(
         _stream(
-            sub,
+            lambda: bus.subscribe(last_event_id=last_event_id),
             state.settings.heartbeat_seconds,
             Event.global_json,
             # Server-level frames belong to no directory; upstream's GlobalEvent requires one.

@@ -1,0 +1,38 @@
+"""Formatters, LSP, MCP, commands and provider logins: what pyopencode has none of, said so."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from pyopencode.server.instance import CurrentInstance
+from pyopencode.server.json import JsonRoute, json_response
+
+router = APIRouter(route_class=JsonRoute)
+
+
+@router.get("/formatter", operation_id="formatter.status", tags=["formatter"])
+async def formatters(instance: CurrentInstance) -> Response:
+    return json_response([])
+
+
+@router.get("/lsp", operation_id="lsp.status", tags=["lsp"])
+async def lsp(instance: CurrentInstance) -> Response:
+    return json_response([])
+
+
+@router.get("/mcp", operation_id="mcp.status", tags=["mcp"])
+async def mcp(instance: CurrentInstance) -> Response:
+    return json_response({})
+
+
+@router.get("/command", operation_id="command.list", tags=["command"])
+async def commands(instance: CurrentInstance) -> Response:
+    """No slash commands: pyopencode cannot run them (there is no `/session/{id}/command`)."""
+    return json_response([])
+
+
+@router.get("/provider/auth", operation_id="provider.auth", tags=["provider"])
+async def provider_auth(instance: CurrentInstance) -> Response:
+    """No login methods: providers and their keys come from opencode.json only."""
+    return json_response({})

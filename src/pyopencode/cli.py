@@ -1,10 +1,11 @@
-"""Command line: `pyopencode serve` (alias `server`) runs the HTTP server; `check` tests one."""
+"""Command line: `pyopencode serve` (alias `server`) runs the server; `check`, `bench` test one."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -60,15 +61,67 @@ def _bind(hostname: str, port: int) -> socket.socket:
     return sock
 
 
+def _is_loopback(hostname: str) -> bool:
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        # A name counts as loopback only if every address it resolves to is one.
+        infos = socket.getaddrinfo(hostname, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def _check_cors(origins: list[str]) -> str | None:
+    """Why these --cors origins are refused, or None if they are fine."""
+    for origin in origins:
+        if "*" in origin or origin.strip().lower() == "null":
+            # Any page (or any sandboxed one, for "null") could then drive the server with the
+            # user's credentials: upstream's CVE.
+            return f"--cors {origin!r}: wildcards and 'null' are refused; name exact origins"
+        scheme, sep, rest = origin.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
+            return f"--cors {origin!r}: expected an origin like https://app.example.com"
+    return None
+
+
 def serve(args: argparse.Namespace) -> int:
     from pyopencode.server.app import create_app
+    from pyopencode.server.limits import GuardedHttpTools
 
+    password = os.environ.get("OPENCODE_SERVER_PASSWORD") or None
+    username = os.environ.get("OPENCODE_SERVER_USERNAME") or "opencode"
+    if password is None and not args.insecure_no_auth and not _is_loopback(args.hostname):
+        # Upstream servers bound to 0.0.0.0 without a password were taken over (a cryptominer).
+        print(
+            f"pyopencode: refusing to listen on {args.hostname} without a password: anyone who"
+            " can reach it could run commands as you. Set OPENCODE_SERVER_PASSWORD, bind"
+            " 127.0.0.1, or pass --insecure-no-auth if something else guards it.",
+            file=sys.stderr,
+        )
+        return 2
+    cors_problem = _check_cors(args.cors or [])
+    if cors_problem:
+        print(f"pyopencode: {cors_problem}", file=sys.stderr)
+        return 2
     settings = Settings(
         data_dir=Path(args.data_dir).expanduser().resolve(),
         database_url=args.database or None,
         max_body_bytes=args.max_body_bytes,
         heartbeat_seconds=args.heartbeat,
+        sse_queue_size=args.sse_queue,
+        event_buffer_size=args.event_buffer,
+        username=username,
+        password=password,
+        cors_origins=tuple(o.rstrip("/") for o in args.cors or ()),
+        body_timeout_seconds=args.request_timeout,
+        access_log=args.access_log,
     )
+    if args.access_log:
+        logging.getLogger("pyopencode.access").setLevel(logging.INFO)
+    GuardedHttpTools.header_timeout = args.request_timeout
     try:
         sock = _bind(args.hostname, args.port)
     except OSError as exc:
@@ -80,7 +133,10 @@ def serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app,
         log_level=args.log_level,
-        access_log=args.access_log,
+        # Our own access log (server/accesslog.py) replaces uvicorn's, which logs query strings.
+        access_log=False,
+        http=GuardedHttpTools,
+        timeout_keep_alive=5,
         timeout_graceful_shutdown=10,
         lifespan="on",
     )
@@ -107,28 +163,39 @@ def check(args: argparse.Namespace) -> int:
     )
 
 
+def bench(args: argparse.Namespace) -> int:
+    from pyopencode.benchcmd import run_bench
+
+    return run_bench(args)
+
+
 def migrate(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from pyopencode.store.migrate import CopyError, copy_sqlite_to_postgres, sqlite_source
     from pyopencode.store.postgres import is_postgres_url
 
-    console = Console(stderr=True)
     if not is_postgres_url(args.to):
-        console.print(f"pyopencode migrate: --to must be a postgresql:// URL, not {args.to!r}")
+        print(
+            f"pyopencode migrate: --to must be a postgresql:// URL, not {args.to!r}",
+            file=sys.stderr,
+        )
         return 2
     source = sqlite_source(args.source)
-    tasks: dict[str, object] = {}
+    tasks: dict[str, TaskID] = {}
     with Progress(
-        TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), console=console
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
     ) as progress:
 
         def on_table(table: str, total: int) -> None:
             tasks[table] = progress.add_task(table, total=total)
 
         def on_rows(table: str, count: int) -> None:
-            progress.advance(tasks[table], count)  # type: ignore[arg-type]
+            progress.advance(tasks[table], count)
 
         try:
             counts = copy_sqlite_to_postgres(
@@ -140,11 +207,12 @@ def migrate(args: argparse.Namespace) -> int:
                 on_rows=on_rows,
             )
         except CopyError as exc:
-            console.print(f"pyopencode migrate: {exc}")
+            progress.stop()
+            print(f"pyopencode migrate: {exc}", file=sys.stderr)
             return 1
     for table, (copied, total) in counts.items():
-        console.print(f"{table:>8}: {copied} copied, {total} in the target")
-    console.print("verified: row counts match")
+        print(f"{table:>8}: {copied} copied, {total} in the target")
+    print("verified: row counts match")
     return 0
 
 
@@ -176,8 +244,42 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument(
         "--heartbeat", type=float, default=10.0, help="seconds between SSE heartbeats"
     )
+    serve_cmd.add_argument(
+        "--sse-queue",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="events queued per SSE subscriber; one that falls further behind is disconnected",
+    )
+    serve_cmd.add_argument(
+        "--event-buffer",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="recent events kept so a reconnecting client can resume with Last-Event-ID",
+    )
+    serve_cmd.add_argument(
+        "--cors",
+        action="append",
+        metavar="ORIGIN",
+        help="allow browser calls from this exact origin (repeatable; default: none)",
+    )
+    serve_cmd.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="allow a non-loopback --hostname without OPENCODE_SERVER_PASSWORD",
+    )
+    serve_cmd.add_argument(
+        "--request-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time allowed for request headers, and again for a request body (408 after)",
+    )
     serve_cmd.add_argument("--log-level", default="warning")
-    serve_cmd.add_argument("--access-log", action="store_true", help="log every request")
+    serve_cmd.add_argument(
+        "--access-log", action="store_true", help="log every request (credentials never logged)"
+    )
     serve_cmd.set_defaults(run=serve)
 
     migrate_cmd = commands.add_parser(
@@ -214,6 +316,75 @@ def build_parser() -> argparse.ArgumentParser:
         "--password", help="HTTP Basic password (default: $OPENCODE_SERVER_PASSWORD)"
     )
     check_cmd.set_defaults(run=check)
+
+    bench_cmd = commands.add_parser(
+        "bench", help="benchmark one OpenCode-compatible server, or two A/B (--vs)"
+    )
+    bench_cmd.add_argument("url", help="base URL of server A, e.g. http://127.0.0.1:4096")
+    bench_cmd.add_argument(
+        "--vs", metavar="URL2", help="base URL of server B, run alternately with A"
+    )
+    bench_cmd.add_argument("--label", default="A", help="name of server A in tables (default: A)")
+    bench_cmd.add_argument("--label2", default="B", help="name of server B in tables (default: B)")
+    bench_cmd.add_argument(
+        "--ops", type=int, default=2000, help="requests per create/delete/get workload"
+    )
+    bench_cmd.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 8, 32, 64],
+        help="worker counts for create/delete/get (default: 1 8 32 64)",
+    )
+    bench_cmd.add_argument(
+        "--list-sizes",
+        type=int,
+        nargs="+",
+        default=[1_000, 10_000, 100_000],
+        metavar="N",
+        help="seed each server up to N stored sessions, then time GET /session?limit=100"
+        " (default: 1000 10000 100000)",
+    )
+    bench_cmd.add_argument(
+        "--list-requests", type=int, default=200, help="requests per list workload (default: 200)"
+    )
+    bench_cmd.add_argument(
+        "--list-concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 32],
+        help="worker counts for the list workload (default: 1 32; the chart uses the lowest)",
+    )
+    bench_cmd.add_argument("--list-limit", type=int, default=100, help="limit= for GET /session")
+    bench_cmd.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every workload (A, B alternating each round); tables show the median",
+    )
+    bench_cmd.add_argument(
+        "--no-get", action="store_true", help="skip the GET /session/{id} workload"
+    )
+    bench_cmd.add_argument(
+        "--out", type=Path, help="JSON results path (default: ./pyopencode-bench-DATE.json)"
+    )
+    bench_cmd.add_argument(
+        "--chart", type=Path, help="PNG chart path (default: beside the JSON; needs [bench])"
+    )
+    bench_cmd.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
+    bench_cmd.add_argument(
+        "--purge",
+        action="store_true",
+        help="only delete leftover bench sessions (title prefix) from the server(s), then exit",
+    )
+    bench_cmd.add_argument(
+        "--pool",
+        choices=["per-worker", "shared"],
+        default="per-worker",
+        help="httpx pooling: one 1-connection client per worker (default) or one shared client",
+    )
+    bench_cmd.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
+    bench_cmd.set_defaults(run=bench)
     return parser
 
 

@@ -182,6 +182,18 @@ class NotFoundError(BaseModel):
     data: ErrorData
 
 
+class BadRequestData(BaseModel):
+    message: str
+    kind: Literal["Params", "Headers", "Query", "Body", "Payload"] | None = None
+
+
+class BadRequestError(BaseModel):
+    """The 400 shape upstream uses for list, health, path and project operations."""
+
+    name: Literal["BadRequest"]
+    data: BadRequestData
+
+
 class InvalidRequestError(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tag: Literal["InvalidRequestError"] = Field(alias="_tag")

@@ -7,15 +7,34 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
+from starlette.middleware.cors import CORSMiddleware
 
 from pyopencode import __version__
 from pyopencode.bus import Bus
 from pyopencode.server import errors
+from pyopencode.server.accesslog import AccessLog
+from pyopencode.server.auth import BasicAuth
 from pyopencode.server.limits import BodyLimit
-from pyopencode.server.routes import event, message, meta, session
+from pyopencode.server.routes import (
+    agent,
+    config,
+    event,
+    experimental,
+    message,
+    meta,
+    permission,
+    prompt,
+    provider,
+    session,
+    tooling,
+    tui,
+    vcs,
+)
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.store import open_store
+
+_DIRECTORY_HEADER = "x-opencode-directory"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = Bus(max_queue=settings.sse_queue_size)
+        bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
         store = await open_store(settings.store_url, bus)
         app.state.pyopencode = State(settings=settings, store=store, bus=bus)
         try:
@@ -44,7 +63,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     errors.install(app)
-    for module in (session, message, event, meta):
+    for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for module in (tui, experimental, tooling, vcs):
+        app.include_router(module.router)
+    # Added innermost first; a request meets them in the reverse order: access log, CORS (so
+    # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
+    # authentication, then limits.
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        max_path_bytes=settings.max_path_bytes,
+        max_query_bytes=settings.max_query_bytes,
+        body_timeout=settings.body_timeout_seconds,
+    )
+    if settings.password:
+        app.add_middleware(BasicAuth, username=settings.username, password=settings.password)
+    if settings.cors_origins:
+        # Exact origins only (the CLI refuses "*"), so allowing credentials is safe.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "last-event-id", _DIRECTORY_HEADER],
+            max_age=600,
+        )
+    if settings.access_log:
+        app.add_middleware(AccessLog)
     return app

@@ -10,8 +10,12 @@ from urllib.parse import unquote
 from fastapi import Depends, Query, Request
 
 from pyopencode import project
+from pyopencode.errors import BadRequestError
 from pyopencode.project import Instance
 from pyopencode.server.state import State
+
+# Directories are client input; the cache of their projects must not grow without bound.
+MAX_CACHED_INSTANCES = 1024
 
 
 async def resolve(state: State, directory: str | None) -> Instance:
@@ -20,12 +24,22 @@ async def resolve(state: State, directory: str | None) -> Instance:
     if cached is not None:
         return cached
     lock = state.instance_locks.setdefault(path, asyncio.Lock())
-    async with lock:
-        cached = state.instances.get(path)
-        if cached is None:
-            cached = await asyncio.to_thread(project.detect, path)
-            await state.store.ensure_project(cached.project_json())
-            state.instances[path] = cached
+    try:
+        async with lock:
+            cached = state.instances.get(path)
+            if cached is None:
+                try:
+                    cached = await asyncio.to_thread(project.detect, path)
+                except OSError as exc:
+                    message = f"directory: {exc.strerror}"
+                    raise BadRequestError(message, field="directory", kind="Query") from exc
+                await state.store.ensure_project(cached.project_json())
+                if len(state.instances) >= MAX_CACHED_INSTANCES:
+                    state.instances.pop(next(iter(state.instances)))
+                state.instances[path] = cached
+    finally:
+        # The lock only serialises the first resolution; a late waiter keeps its own reference.
+        state.instance_locks.pop(path, None)
     return cached
 
 

@@ -11,11 +11,21 @@ __all__ = ["SessionQuery", "Store", "open_store"]
 
 
 async def open_store(url: str, bus: Bus) -> Store:
-    """Open (and migrate) the store that `url` names: `sqlite:PATH` or a path to a SQLite file."""
-    if url.startswith("sqlite:"):
-        url = url.removeprefix("sqlite:").removeprefix("///")
-    from pyopencode.store.sqlite import SqliteStore
+    """Open (and migrate) the store that `url` names.
 
-    store = SqliteStore(Path(url), bus)
+    `postgresql://...` (or `postgres://...`) is a PostgreSQL database; `sqlite:PATH` or a bare
+    path is a SQLite file.
+    """
+    store: Store
+    if url.partition("://")[0] in ("postgresql", "postgres", "postgresql+psycopg"):
+        from pyopencode.store.postgres import PostgresStore
+
+        store = PostgresStore(url, bus)
+    else:
+        if url.startswith("sqlite:"):
+            url = url.removeprefix("sqlite:").removeprefix("///")
+        from pyopencode.store.sqlite import SqliteStore
+
+        store = SqliteStore(Path(url), bus)
     await store.start()
     return store

@@ -36,7 +36,7 @@ def _missing(session_id: str) -> NotFoundError:
     "/session",
     operation_id="session.list",
     response_model=list[m.Session],
-    responses={400: {"model": m.InvalidRequestError}},
+    responses={400: {"model": m.BadRequestError}},
 )
 async def list_sessions(
     state: AppState,

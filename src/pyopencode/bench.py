@@ -522,15 +522,30 @@ def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _size(row: dict[str, Any]) -> int | None:
+    """The target store size a list workload ran at (None for other workloads)."""
+    size = (row.get("params") or {}).get("size")
+    return size if isinstance(size, int) else None
+
+
+def workload_name(row: dict[str, Any]) -> str:
+    """Workload name for tables: list workloads carry the stored-session count they ran at."""
+    size = _size(row)
+    if size is None:
+        return str(row["name"])
+    stored = (row.get("params") or {}).get("stored_sessions", size)
+    return f"{row['name']} @{stored:,}"
+
+
 def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (server, workload, concurrency): its median-throughput run among repeats.
+    """One row per (server, workload, concurrency, list size): its median-throughput run.
 
     The row is a real run (lower median), plus `runs`, `throughput_min`, `throughput_max` and
     `errors_all_runs`. Rows keep the order in which each group first appears.
     """
-    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, int, Any], list[dict[str, Any]]] = {}
     for r in results:
-        key = (r.get("label") or r["server"], r["name"], r["concurrency"])
+        key = (r.get("label") or r["server"], r["name"], r["concurrency"], _size(r))
         groups.setdefault(key, []).append(r)
     rows: list[dict[str, Any]] = []
     for runs in groups.values():
@@ -560,7 +575,7 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
         n_errors = r.get("errors_all_runs", r["errors"])
         errors = f"**{n_errors}**" if n_errors else "0"
         line = (
-            f"| {r.get('label') or r['server']} | {r['name']} | {r['concurrency']} "
+            f"| {r.get('label') or r['server']} | {workload_name(r)} | {r['concurrency']} "
             f"| {r['requests']} | {errors} | {_fmt(r['elapsed_s'], 2)} "
             f"| {_fmt(r['throughput'])} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} "
             f"| {_fmt(r['max_ms'], 2)} | {r.get('client_cpu', 0.0):.0%} |"
@@ -580,17 +595,20 @@ def _ratio(num: float, den: float) -> float | None:
 def compare(
     results_a: Sequence[dict[str, Any]], results_b: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Throughput and latency ratios for each (workload, concurrency) both servers ran."""
-    by_key = {(r["name"], r["concurrency"]): r for r in results_b}
+    """Throughput and latency ratios for each (workload, concurrency, list size) both ran."""
+    by_key = {(r["name"], r["concurrency"], _size(r)): r for r in results_b}
     rows: list[dict[str, Any]] = []
     for a in results_a:
-        b = by_key.get((a["name"], a["concurrency"]))
+        b = by_key.get((a["name"], a["concurrency"], _size(a)))
         if b is None:
             continue
         rows.append(
             {
                 "name": a["name"],
                 "concurrency": a["concurrency"],
+                "size": _size(a),
+                "stored_a": (a.get("params") or {}).get("stored_sessions"),
+                "stored_b": (b.get("params") or {}).get("stored_sessions"),
                 "a": a.get("label") or a["server"],
                 "b": b.get("label") or b["server"],
                 "throughput_a": a["throughput"],
@@ -608,6 +626,11 @@ def compare(
     return rows
 
 
+def _ratio_name(row: dict[str, Any]) -> str:
+    size = row.get("size")
+    return str(row["name"]) if size is None else f"{row['name']} @{size:,}"
+
+
 def _fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
@@ -619,14 +642,15 @@ def markdown_ratios(rows: Sequence[dict[str, Any]]) -> str:
     a, b = rows[0]["a"], rows[0]["b"]
     lines = [
         f"| workload | conc | {a} req/s | {b} req/s | {b}/{a} | {a}/{b} "
-        f"| {a} p99 ms | {b} p99 ms |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        f"| {a} p50 ms | {b} p50 ms | {a} p99 ms | {b} p99 ms |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['name']} | {r['concurrency']} | {_fmt(r['throughput_a'])} "
+            f"| {_ratio_name(r)} | {r['concurrency']} | {_fmt(r['throughput_a'])} "
             f"| {_fmt(r['throughput_b'])} | {_fmt_ratio(r['b_over_a'])} "
-            f"| {_fmt_ratio(r['a_over_b'])} | {_fmt(r['p99_ms_a'], 2)} "
+            f"| {_fmt_ratio(r['a_over_b'])} | {_fmt(r['p50_ms_a'], 2)} "
+            f"| {_fmt(r['p50_ms_b'], 2)} | {_fmt(r['p99_ms_a'], 2)} "
             f"| {_fmt(r['p99_ms_b'], 2)} |"
         )
     return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""End-to-end and store tests against a real PostgreSQL server."""

@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.agent.fakes import FakeProvider
+
 UI_VERSION = "1.18.33"
 WIDTH, HEIGHT = 160, 50
 CAPTURES = Path(__file__).resolve().parents[2] / "docs" / "tui"
@@ -200,6 +202,34 @@ def workdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def logged_server(tmp_path: Path, workdir: Path) -> Iterator[LoggedServer]:
+    server = LoggedServer(workdir, tmp_path / "data", tmp_path / "server.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_model() -> Iterator[FakeProvider]:
+    """A scripted OpenAI-compatible model on localhost (tests/agent/fakes.py)."""
+    fake = FakeProvider("openai").start()
+    yield fake
+    fake.stop()
+
+
+def fake_model_config(fake: FakeProvider) -> dict[str, object]:
+    """opencode.json for a project whose only model is `fake`, with `bash` asking first."""
+    provider = {
+        "name": "Fake",
+        "npm": "@ai-sdk/openai-compatible",
+        "options": {"baseURL": fake.url + "/v1", "apiKey": "sk-fake"},
+        "models": {"m1": {"name": "Fake Model"}},
+    }
+    return {"provider": {"fake": provider}, "model": "fake/m1", "permission": {"bash": "ask"}}
+
+
+@pytest.fixture
+def agent_server(tmp_path: Path, workdir: Path, fake_model: FakeProvider) -> Iterator[LoggedServer]:
+    """`pyopencode serve` in a project configured to use the fake model."""
+    (workdir / "opencode.json").write_text(json.dumps(fake_model_config(fake_model)))
     server = LoggedServer(workdir, tmp_path / "data", tmp_path / "server.log").start()
     yield server
     server.stop()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.agent.fakes import FakeProvider, Reply
 from tests.e2e.test_schema_conformance import reference
 from tests.reference import require_spec
 from tests.tui.conftest import LoggedServer, Tui, api
@@ -185,9 +185,63 @@ def test_delete_from_ui_removes_it_from_the_store(
     assert deletes == [f"/session/{doomed['id']}"]
 
 
-@pytest.mark.skip(
-    reason="prompting from the UI needs the agent loop (POST /session/{id}/message, "
-    "prompt_async, abort, providers), which is being built separately; not covered here yet"
-)
-def test_prompt_from_ui() -> None:
-    raise AssertionError("unreachable")
+ANSWER = "Pong from the scripted fake model"
+FINAL = "The bash tool said tui-bash-ok"
+# The footer of a finished turn shows its duration: "Build · Fake Model · 2.9s".
+_TURN_DONE = re.compile(r"Fake Model · \d")
+BASH: dict[str, Any] = {
+    "id": "call_tui_bash",
+    "name": "bash",
+    "input": {"command": "echo tui-bash-ok", "description": "Print a marker"},
+}
+
+
+def _send(tui: Tui, text: str) -> None:
+    tui.type(text)
+    tui.wait_text(text, timeout=10)
+    tui.press("Enter")
+
+
+def test_prompt_from_ui(
+    agent_server: LoggedServer, fake_model: FakeProvider, attach: Attach
+) -> None:
+    """A prompt typed in the UI streams its answer; a `bash` call asks, is allowed, and runs."""
+    fake_model.script = [
+        Reply(text=ANSWER, chunks=4, chunk_delay=0.3),  # ~2.4 s: long enough to see it grow
+        Reply(tool_calls=[BASH]),
+        Reply(text=FINAL),
+    ]
+    tui = attach(agent_server.url)
+    tui.wait_for(lambda s: "Ask anything" in s and "Fake Model" in s, "home with the fake model")
+    _send(tui, "say pong")
+    # Streamed: the first pieces are on screen before the last one has been sent.
+    tui.wait_for(lambda s: "Pong from" in s and ANSWER not in s, "a partial answer")
+    tui.wait_text(ANSWER)
+    tui.wait_for(lambda s: _TURN_DONE.search(s) is not None, "the turn's duration", timeout=15)
+    tui.capture("07-prompt-answer")
+    _send(tui, "run the marker command")
+    tui.wait_for(lambda s: "Permission required" in s and "Allow once" in s, "the permission ask")
+    tui.capture("08-permission-asked")
+    with api(agent_server) as client:
+        (asked,) = client.get("/permission").json()
+        assert asked["permission"] == "bash" and asked["patterns"] == ["echo tui-bash-ok"]
+        tui.press("Enter")  # "Allow once" is the selected choice
+        screen = tui.wait_text(FINAL)
+        tui.capture("09-tool-allowed-and-answered")
+        assert client.get("/permission").json() == []
+        (session,) = client.get("/session").json()
+        messages = client.get(f"/session/{session['id']}/message").json()
+        assert client.get(f"/session/{session['id']}/diff").json() == []  # the UI asks for it
+    tools = [p for m in messages for p in m["parts"] if p["type"] == "tool"]
+    assert [(t["tool"], t["callID"], t["state"]["status"]) for t in tools] == [
+        ("bash", BASH["id"], "completed")
+    ]
+    assert tools[0]["state"]["output"].strip() == "tui-bash-ok"
+    assert "Permission required" not in screen
+    assert [w for w in _ERROR_WORDS if w in screen] == []
+    # The model saw both prompts and the tool's output; the UI answered the ask itself.
+    sent = [str(m.get("content")) for r in fake_model.requests for m in r["messages"]]
+    assert any("say pong" in c for c in sent) and any("tui-bash-ok" in c for c in sent)
+    requests = [(m, p.split("?")[0], status) for m, p, status in agent_server.requests()]
+    assert ("POST", f"/permission/{asked['id']}/reply", 200) in requests
+    assert [r for r in requests if r[2] >= 400] == []

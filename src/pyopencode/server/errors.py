@@ -54,7 +54,7 @@ def invalid_request(message: str, kind: str | None, field: str | None) -> Respon
 # Operations whose 400 the reference spec types as `BadRequestError` ({name, data}); every
 # other operation uses `InvalidRequestError` ({_tag, message}).
 _NAMED_400 = {"session.list", "global.event", "global.health", "path.get", "project.list"}
-_NAMED_400 |= {"project.current"}
+_NAMED_400 |= {"project.current", "session.diff"}
 
 
 def bad_request(request: Request, message: str, kind: str | None, field: str | None) -> Response:

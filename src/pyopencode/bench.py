@@ -24,6 +24,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from pyopencode.benchclient import RawConnection
+
 TITLE_PREFIX = "pyopencode-bench"
 ERROR_SAMPLES = 5
 # Large enough to mean "everything" for any realistic store; the API has no count endpoint.
@@ -35,8 +37,8 @@ _JSON_HEADERS = {"content-type": "application/json"}
 # whose pool holds `concurrency` connections; httpx's shared pool costs so much client CPU at
 # 32+ waiters that it caps out near 300 req/s on loopback (encode/httpx#3215), i.e. it would
 # measure the driver, not the server.
-Pool = Literal["per-worker", "shared"]
-POOLS: tuple[Pool, ...] = ("per-worker", "shared")
+Pool = Literal["per-worker", "shared", "raw"]
+POOLS: tuple[Pool, ...] = ("per-worker", "shared", "raw")
 
 # Per-request response checker: returns an error description, or None if the response is good.
 Check = Callable[[int, httpx.Response], str | None]
@@ -154,7 +156,7 @@ async def _drive(
         if len(samples) < ERROR_SAMPLES:
             samples.append(message)
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: httpx.AsyncClient | RawConnection) -> None:
         while (i := next(counter)) < total:
             method, path, body = build(i)
             content = None if body is None else orjson.dumps(body)
@@ -162,7 +164,7 @@ async def _drive(
             t0 = perf_counter()
             try:
                 resp = await client.request(method, path, content=content, headers=headers)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.TransportError) as exc:
                 latencies.append(perf_counter() - t0)
                 fail(f"{method} {path}: {type(exc).__name__}: {exc}")
             else:
@@ -175,7 +177,14 @@ async def _drive(
                 on_done()
 
     async with contextlib.AsyncExitStack() as stack:
-        if pool == "shared":
+        clients: list[httpx.AsyncClient] | list[RawConnection]
+        if pool == "raw":
+            # Opened before the clock starts, so connects are not measured.
+            clients = [
+                await stack.enter_async_context(RawConnection(url, 60.0))
+                for _ in range(workers)
+            ]
+        elif pool == "shared":
             shared = await stack.enter_async_context(make_client(url, max(workers, 1)))
             clients = [shared] * workers
             if warm_up and workers:

@@ -379,9 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_cmd.add_argument(
         "--pool",
-        choices=["per-worker", "shared"],
-        default="per-worker",
-        help="httpx pooling: one 1-connection client per worker (default) or one shared client",
+        choices=["raw", "per-worker", "shared"],
+        default="raw",
+        help="client for timed requests: a lean HTTP/1.1 connection per worker (default; the"
+        " driver must cost less CPU than the server it measures), one httpx client per worker,"
+        " or one shared httpx client",
     )
     bench_cmd.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
     bench_cmd.set_defaults(run=bench)

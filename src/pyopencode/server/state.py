@@ -44,3 +44,9 @@ async def get_state(request: Request) -> State:
 
 
 AppState = Annotated[State, Depends(get_state)]
+
+
+def app_state(request: Request) -> State:
+    """The state without a dependency: hot routes take `Request`, which FastAPI injects free."""
+    state: State = request.app.state.pyopencode
+    return state

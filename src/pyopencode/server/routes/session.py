@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.responses import Response
 
 from pyopencode import session as rules
@@ -13,7 +13,7 @@ from pyopencode.model import session as m
 from pyopencode.model.message import SnapshotFileDiff
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
-from pyopencode.server.state import AppState
+from pyopencode.server.state import app_state
 from pyopencode.store import SessionQuery
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
@@ -40,7 +40,7 @@ def _missing(session_id: str) -> NotFoundError:
     responses={400: {"model": m.BadRequestError}},
 )
 async def list_sessions(
-    state: AppState,
+    request: Request,
     instance: CurrentInstance,
     directory: Annotated[str | None, Query(max_length=4096)] = None,
     scope: Annotated[str | None, Query(pattern="^project$")] = None,
@@ -50,6 +50,7 @@ async def list_sessions(
     search: Annotated[str | None, Query(max_length=1024)] = None,
     limit: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
+    state = app_state(request)
     query = SessionQuery(
         project_id=instance.project_id,
         # An explicit `directory` narrows to that directory unless the caller asks for the
@@ -73,10 +74,11 @@ async def list_sessions(
     responses={400: {"model": m.InvalidRequestError}, 404: {"model": m.NotFoundError}},
 )
 async def create_session(
-    state: AppState,
+    request: Request,
     instance: CurrentInstance,
     body: Annotated[m.SessionCreate | None, Body()] = None,
 ) -> Response:
+    state = app_state(request)
     fields = body.model_dump(exclude_none=True) if body is not None else {}
     info = await state.store.create_session(rules.new_info(instance, fields))
     return json_response(info)
@@ -84,8 +86,9 @@ async def create_session(
 
 @router.get("/session/status", operation_id="session.status")
 async def session_status(
-    state: AppState, instance: CurrentInstance
+    request: Request, instance: CurrentInstance
 ) -> dict[str, m.SessionStatusBusy | m.SessionStatusRetry | m.SessionStatusIdle]:
+    state = app_state(request)
     return state.status  # type: ignore[return-value]
 
 
@@ -95,7 +98,8 @@ async def session_status(
     response_model=m.Session,
     responses=NOT_FOUND,
 )
-async def get_session(state: AppState, sessionID: SessionID) -> Response:
+async def get_session(request: Request, sessionID: SessionID) -> Response:
+    state = app_state(request)
     raw = await state.store.get_session(sessionID)
     if raw is None:
         raise _missing(sessionID)
@@ -109,10 +113,11 @@ async def get_session(state: AppState, sessionID: SessionID) -> Response:
     responses=NOT_FOUND,
 )
 async def update_session(
-    state: AppState,
+    request: Request,
     sessionID: SessionID,
     body: Annotated[m.SessionUpdate | None, Body()] = None,
 ) -> Response:
+    state = app_state(request)
     patch = body.model_dump(exclude_none=True) if body is not None else {}
     info = await state.store.update_session(sessionID, lambda info: rules.apply_patch(info, patch))
     return json_response(info)
@@ -124,7 +129,8 @@ async def update_session(
     response_model=bool,
     responses=NOT_FOUND,
 )
-async def delete_session(state: AppState, sessionID: SessionID) -> Response:
+async def delete_session(request: Request, sessionID: SessionID) -> Response:
+    state = app_state(request)
     # The store answers only after the cascade has committed, or raises NotFoundError: the
     # `true` below is never sent for a session that is still there.
     await state.store.delete_session(sessionID)
@@ -137,7 +143,8 @@ async def delete_session(state: AppState, sessionID: SessionID) -> Response:
     response_model=list[m.Session],
     responses=NOT_FOUND,
 )
-async def session_children(state: AppState, sessionID: SessionID) -> Response:
+async def session_children(request: Request, sessionID: SessionID) -> Response:
+    state = app_state(request)
     raw = await state.store.list_children(sessionID)
     if raw is None:
         raise _missing(sessionID)
@@ -151,10 +158,11 @@ async def session_children(state: AppState, sessionID: SessionID) -> Response:
     responses=NOT_FOUND,
 )
 async def fork_session(
-    state: AppState,
+    request: Request,
     sessionID: SessionID,
     body: Annotated[m.SessionFork | None, Body()] = None,
 ) -> Response:
+    state = app_state(request)
     until = body.messageID if body is not None else None
     info = await state.store.fork_session(sessionID, until, rules.fork_info)
     return json_response(info)
@@ -166,7 +174,8 @@ async def fork_session(
     response_model=list[m.Todo],
     responses=NOT_FOUND,
 )
-async def session_todo(state: AppState, sessionID: SessionID) -> Response:
+async def session_todo(request: Request, sessionID: SessionID) -> Response:
+    state = app_state(request)
     raw = await state.store.get_todos(sessionID)
     if raw is None:
         raise _missing(sessionID)

@@ -181,8 +181,7 @@ async def _drive(
         if pool == "raw":
             # Opened before the clock starts, so connects are not measured.
             clients = [
-                await stack.enter_async_context(RawConnection(url, 60.0))
-                for _ in range(workers)
+                await stack.enter_async_context(RawConnection(url, 60.0)) for _ in range(workers)
             ]
         elif pool == "shared":
             shared = await stack.enter_async_context(make_client(url, max(workers, 1)))

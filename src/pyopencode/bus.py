@@ -12,6 +12,16 @@ import orjson
 
 from pyopencode import ids
 
+# Events between server instances (abort requests, busy heartbeats); never shown to clients.
+INTERNAL_PREFIX = "pyopencode."
+SESSION_ABORT = "pyopencode.session.abort"
+SESSION_HEARTBEAT = "pyopencode.session.heartbeat"
+
+
+def is_public(event: Event) -> bool:
+    """Whether clients may see `event` (internal control events are not for them)."""
+    return not event.type.startswith(INTERNAL_PREFIX)
+
 
 @dataclass(slots=True)
 class Event:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ from pyopencode import ids
 from pyopencode import session as session_rules
 from pyopencode.agent.agents import get_agent
 from pyopencode.agent.loop import Loop, Runtime, Turn
-from pyopencode.bus import Bus, Event
+from pyopencode.bus import SESSION_ABORT, SESSION_HEARTBEAT, Bus, Event
 from pyopencode.errors import BadRequestError, NotFoundError
 from pyopencode.permission import Permissions
 from pyopencode.project import Instance
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 ABORT_WAIT_SECONDS = 5.0
 # Prompts that may wait behind a running one on a session; more are refused, not stored.
 MAX_QUEUED = 64
+# With a shared store, the owner of a busy session repeats its status this often, so other
+# instances can drop it (server/state.py, STATUS_TTL_SECONDS) when the owner dies.
+HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass
@@ -55,6 +58,13 @@ class Runner:
         # Where each active session lives, so ephemeral events reach the right subscribers.
         self._places: dict[str, tuple[str, str]] = {}
         self._gone: set[str] = set()
+        # A shared store carries status to every instance; sent in order by one task.
+        self._shared = store.shared
+        self._current: dict[str, Json] = {}
+        self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Sessions recently deleted anywhere, so a status queued before that is not sent after.
+        self._deleted: OrderedDict[str, None] = OrderedDict()
         self._runtime = Runtime(
             store=store,
             permissions=self.permissions,
@@ -68,6 +78,9 @@ class Runner:
         # their callers get an answer) instead of being cut off by the shutdown timeout.
         self._stopping = bus.subscribe(lambda _event: False)
         self._watcher = asyncio.get_running_loop().create_task(self._abort_on_stop())
+        if self._shared:
+            self._spawn(self._send_outbox())
+            self._spawn(self._heartbeat())
 
     # --- events
     def _emit(self, session_id: str, kind: str, properties: Json) -> None:
@@ -80,6 +93,9 @@ class Runner:
     def _set_status(self, session_id: str, status: Json) -> None:
         if session_id in self._gone:
             return
+        if self._shared:
+            self._broadcast_status(session_id, status)
+            return
         if status["type"] == "idle":
             self.status.pop(session_id, None)
         else:
@@ -88,16 +104,79 @@ class Runner:
         if status["type"] == "idle":
             self._emit(session_id, "session.idle", {"sessionID": session_id})
 
+    def _broadcast_status(self, session_id: str, status: Json) -> None:
+        """Every instance's State.status follows these (server/state.py), this one's included."""
+        place = self._places.get(session_id)
+        directory, project = place if place else (None, None)
+        events = [
+            Event(
+                "session.status",
+                {"sessionID": session_id, "status": status},
+                directory=directory,
+                project=project,
+            )
+        ]
+        if status["type"] == "idle":
+            self._current.pop(session_id, None)
+            events.append(
+                Event(
+                    "session.idle", {"sessionID": session_id}, directory=directory, project=project
+                )
+            )
+        else:
+            self._current[session_id] = status
+        self._outbox.put_nowait(events)
+
+    async def _send_outbox(self) -> None:
+        while True:
+            events = await self._outbox.get()
+            sid = events[0].properties["sessionID"]
+            if sid in self._gone or sid in self._deleted:
+                continue  # deleted meanwhile: nothing may follow its session.deleted
+            try:
+                await self.store.broadcast(events)
+            except Exception as exc:  # the store may be down or closing; status is best effort
+                log.warning("could not broadcast %s: %s", events[0].type, exc)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for session_id in list(self._work):
+                if session_id in self._gone:
+                    continue
+                status = self._current.get(session_id, {"type": "busy"})
+                props = {"sessionID": session_id, "status": status}
+                self._outbox.put_nowait([Event(SESSION_HEARTBEAT, props)])
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def owns(self, session_id: str) -> bool:
+        """Whether a prompt of this session runs or waits here."""
+        return session_id in self._work
+
     def _on_event(self, event: Event) -> None:
+        if event.type == SESSION_ABORT:
+            aborted = event.properties.get("sessionID")
+            if isinstance(aborted, str) and aborted in self._work:
+                self._spawn(self.abort(aborted))
+            return
         if event.type != "session.deleted":
             return
         session_id = event.properties["sessionID"]
+        if self._shared:
+            self._deleted[session_id] = None
+            if len(self._deleted) > 4096:
+                self._deleted.popitem(last=False)
         work = self._work.get(session_id)
         inline = session_id in self._places
         if work is None and not inline:
             return
         self._gone.add(session_id)
         self.status.pop(session_id, None)
+        self._current.pop(session_id, None)
         self.permissions.forget(session_id)
         if work is None:
             return
@@ -293,5 +372,6 @@ class Runner:
         finally:
             self._places.pop(child["id"], None)
             self._gone.discard(child["id"])
+            self._current.pop(child["id"], None)
         text = "".join(p.get("text", "") for p in result["parts"] if p["type"] == "text")
         return child["id"], text

@@ -5,7 +5,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyopencode.bus import Event
 
 Json = dict[str, Any]
 
@@ -29,6 +32,9 @@ class Store(abc.ABC):
     Reads that return `bytes` hand back ready-to-send JSON, because the stored rows already
     are the API's JSON and re-encoding them would be wasted work on the hottest paths.
     """
+
+    # True when other server processes share this store, so their events arrive here too.
+    shared: bool = False
 
     # --- lifecycle
     @abc.abstractmethod
@@ -100,3 +106,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def set_todos(self, session_id: str, todos: list[Json]) -> None: ...
+
+    # --- ephemeral events
+    @abc.abstractmethod
+    async def broadcast(self, events: list[Event]) -> None:
+        """Publish `events` on every instance's bus, this one included, without writing rows."""

@@ -383,6 +383,8 @@ class _Listener:
 class PostgresStore(Store):
     """Same promises as SqliteStore, for many server processes sharing one database."""
 
+    shared = True
+
     def __init__(self, url: str, bus: Bus, *, pool_size: int = 16) -> None:
         self.url = url
         self._conninfo = libpq_url(url)
@@ -936,3 +938,11 @@ class PostgresStore(Store):
             return None, [event]
 
         await self._write(write, NotFoundError(f"Session not found: {session_id}"))
+
+    # --- ephemeral events
+    async def broadcast(self, events: list[Event]) -> None:
+        """NOTIFY every instance (this one through its own LISTEN), writing no rows but payloads."""
+        if not events:
+            return
+        async with self._conn() as conn, conn.transaction():
+            await self._notify(conn, events)

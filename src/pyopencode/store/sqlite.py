@@ -548,6 +548,11 @@ class SqliteStore(Store):
 
         await self._write(write)
 
+    # --- ephemeral events
+    async def broadcast(self, events: list[Event]) -> None:
+        """One process: the local bus is every bus."""
+        self._bus.publish(events)
+
 
 def _insert_part(conn: sqlite3.Connection, part: Json, data: str) -> None:
     existing = conn.execute("SELECT message_id FROM part WHERE id=?", (part["id"],)).fetchone()

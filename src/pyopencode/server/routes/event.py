@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header
 from starlette.responses import StreamingResponse
 
 from pyopencode import ids
-from pyopencode.bus import Event, Subscription
+from pyopencode.bus import Event, Subscription, is_public
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute
 from pyopencode.server.state import AppState
@@ -82,7 +82,9 @@ async def subscribe(
     bus = state.bus
     return StreamingResponse(
         _stream(
-            lambda: bus.subscribe(lambda e: e.directory == directory, last_event_id),
+            lambda: bus.subscribe(
+                lambda e: e.directory == directory and is_public(e), last_event_id
+            ),
             state.settings.heartbeat_seconds,
             Event.payload_json,
             orjson.dumps,
@@ -103,7 +105,7 @@ async def global_events(state: AppState, last_event_id: LastEventId = None) -> S
     bus = state.bus
     return StreamingResponse(
         _stream(
-            lambda: bus.subscribe(last_event_id=last_event_id),
+            lambda: bus.subscribe(is_public, last_event_id),
             state.settings.heartbeat_seconds,
             Event.global_json,
             # Server-level frames belong to no directory; upstream's GlobalEvent requires one.

@@ -12,6 +12,8 @@ from pyopencode import config, provider
 from pyopencode import message as rules
 from pyopencode.agent import get_agent
 from pyopencode.agent.loop import Turn
+from pyopencode.agent.runner import ABORT_WAIT_SECONDS
+from pyopencode.bus import SESSION_ABORT, Event
 from pyopencode.errors import NotFoundError
 from pyopencode.model import session as sm
 from pyopencode.server.instance import resolve
@@ -133,6 +135,19 @@ async def prompt_async(
     responses=ERRORS,
 )
 async def abort(state: AppState, sessionID: SessionID) -> Response:
-    if state.runner is not None:
-        await state.runner.abort(sessionID)
+    runner = state.runner
+    if not state.store.shared:
+        if runner is not None:
+            await runner.abort(sessionID)
+        return true_response()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ABORT_WAIT_SECONDS
+    if runner is not None and runner.owns(sessionID):
+        await runner.abort(sessionID)
+    else:
+        # Perhaps running on another instance: ask whichever runs it.
+        await state.store.broadcast([Event(SESSION_ABORT, {"sessionID": sessionID})])
+    # Status reaches every instance as events; answer once this one has heard it end.
+    while sessionID in state.status and loop.time() < deadline:
+        await asyncio.sleep(0.02)
     return true_response()

@@ -316,7 +316,7 @@ def build_report(
         f"- ops {args.ops} per create/delete/get at concurrency"
         f" {' '.join(map(str, args.concurrency))}; {args.list_requests} list requests"
         f" (limit={args.list_limit}) at concurrency {' '.join(map(str, args.list_concurrency))};"
-        f" {args.repeat} round(s) (tables show each median round); client {meta["pool"]}"
+        f" {args.repeat} round(s) (tables show each median round); client {meta['pool']}"
     )
     sizes = sorted(set(args.list_sizes))
     if sizes != list(DEFAULT_LIST_SIZES):

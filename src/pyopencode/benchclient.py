@@ -62,10 +62,18 @@ class RawConnection:
             )
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             # The connection is in an unknown state: drop it, reconnect on the next request.
-            if self._writer is not None:
-                self._writer.close()
-            self._reader = self._writer = None
+            self._drop()
             raise httpx.TransportError(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            # Cancelled mid-exchange (Ctrl-C, SIGTERM): a half-read response would be taken
+            # for the next request's answer, so this connection must not be reused.
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
 
     async def _exchange(
         self,

@@ -379,11 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_cmd.add_argument(
         "--pool",
-        choices=["raw", "per-worker", "shared"],
-        default="raw",
-        help="client for timed requests: a lean HTTP/1.1 connection per worker (default; the"
-        " driver must cost less CPU than the server it measures), one httpx client per worker,"
-        " or one shared httpx client",
+        choices=["per-worker", "raw", "shared"],
+        default="per-worker",
+        help="client for timed requests: one httpx client per worker (default), a lean HTTP/1.1"
+        " connection per worker (costs far less CPU, so fast servers are measured rather than"
+        " the driver; the recorded results use it, but a Ctrl-C can leave the creates that were"
+        " in flight behind), or one shared httpx client",
     )
     bench_cmd.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
     bench_cmd.set_defaults(run=bench)

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from pyopencode.bus import Event
 
@@ -24,6 +26,35 @@ class SessionQuery:
     start: int | None = None
     search: str | None = None
     limit: int = 100
+
+    def where(self, mark: str) -> tuple[str, list[Any]]:
+        """The WHERE clause (without the keyword) and its arguments; `mark` is `?` or `%s`."""
+        sql = [f"project_id={mark}"]
+        args: list[Any] = [self.project_id]
+        if self.directory is not None:
+            sql.append(f"directory={mark}")
+            args.append(self.directory)
+        if self.path is not None:
+            sql.append(f"(path={mark} OR path LIKE {mark} ESCAPE '\\')")
+            args += [self.path, like_escape(self.path) + "/%"]
+        if self.roots:
+            sql.append("parent_id IS NULL")
+        if self.start is not None:
+            sql.append(f"time_updated>={mark}")
+            args.append(self.start)
+        if self.search:
+            sql.append(f"title LIKE {mark} ESCAPE '\\'")
+            args.append("%" + like_escape(self.search) + "%")
+        return " AND ".join(sql), args
+
+
+# Both engines index (project_id, time_updated DESC, id), so this order is an index scan.
+SESSION_ORDER = "time_updated DESC, id ASC"
+
+
+def like_escape(text: str) -> str:
+    """`text` with LIKE's wildcards escaped by backslash, so it matches literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class Store(abc.ABC):
@@ -57,8 +88,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_session(self, session_id: str) -> bytes | None: ...
 
-    @abc.abstractmethod
-    async def get_session_info(self, session_id: str) -> Json | None: ...
+    async def get_session_info(self, session_id: str) -> Json | None:
+        raw = await self.get_session(session_id)
+        if raw is None:
+            return None
+        info: Json = orjson.loads(raw)
+        return info
 
     @abc.abstractmethod
     async def list_sessions(self, query: SessionQuery) -> bytes: ...

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from pyopencode.bus import Bus, Event
 from pyopencode.errors import BadRequestError, NotFoundError, OpencodeError
 from pyopencode.store import migrate
-from pyopencode.store.base import Json, SessionQuery, Store
+from pyopencode.store.base import SESSION_ORDER, Json, SessionQuery, Store
 
 if TYPE_CHECKING:
     from psycopg.abc import Buffer
@@ -204,10 +204,6 @@ def _part_event(part: Json, place: tuple[str, str]) -> Event:
 
 def _no_parent(parent: str | None) -> BadRequestError:
     return BadRequestError(f"Parent session not found: {parent}", field="parentID")
-
-
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _array(sql_rows: str, order: str) -> str:
@@ -639,33 +635,11 @@ class PostgresStore(Store):
         rows = await self._read("SELECT data FROM session WHERE id=%s", (session_id,))
         return str(rows[0][0]).encode() if rows else None
 
-    async def get_session_info(self, session_id: str) -> Json | None:
-        raw = await self.get_session(session_id)
-        if raw is None:
-            return None
-        info: Json = orjson.loads(raw)
-        return info
-
     async def list_sessions(self, query: SessionQuery) -> bytes:
-        sql = ["SELECT data, time_updated, id FROM session WHERE project_id=%s"]
-        args: list[Any] = [query.project_id]
-        if query.directory is not None:
-            sql.append("AND directory=%s")
-            args.append(query.directory)
-        if query.path is not None:
-            sql.append("AND (path=%s OR path LIKE %s ESCAPE '\\')")
-            args += [query.path, _like_prefix(query.path) + "/%"]
-        if query.roots:
-            sql.append("AND parent_id IS NULL")
-        if query.start is not None:
-            sql.append("AND time_updated>=%s")
-            args.append(query.start)
-        if query.search:
-            sql.append("AND title LIKE %s ESCAPE '\\'")
-            args.append("%" + _like_prefix(query.search) + "%")
-        sql.append("ORDER BY time_updated DESC, id ASC LIMIT %s")
-        args.append(query.limit)
-        rows = await self._read(_array(" ".join(sql), "time_updated DESC, id ASC"), args)
+        where, args = query.where("%s")
+        sql = f"SELECT data, time_updated, id FROM session WHERE {where}"
+        sql += f" ORDER BY {SESSION_ORDER} LIMIT %s"
+        rows = await self._read(_array(sql, SESSION_ORDER), [*args, query.limit])
         return str(rows[0][0]).encode()
 
     async def list_children(self, session_id: str) -> bytes | None:

@@ -18,7 +18,7 @@ import orjson
 from pyopencode.bus import Bus, Event
 from pyopencode.errors import BadRequestError, NotFoundError
 from pyopencode.store import migrate
-from pyopencode.store.base import Json, SessionQuery, Store
+from pyopencode.store.base import SESSION_ORDER, Json, SessionQuery, Store
 
 log = logging.getLogger("pyopencode.store")
 
@@ -253,30 +253,10 @@ class SqliteStore(Store):
         row = self._read().execute("SELECT data FROM session WHERE id=?", (session_id,)).fetchone()
         return None if row is None else str(row[0]).encode()
 
-    async def get_session_info(self, session_id: str) -> Json | None:
-        raw = await self.get_session(session_id)
-        return None if raw is None else _loads(raw.decode())
-
     async def list_sessions(self, query: SessionQuery) -> bytes:
-        sql = ["SELECT data FROM session WHERE project_id=?"]
-        args: list[Any] = [query.project_id]
-        if query.directory is not None:
-            sql.append("AND directory=?")
-            args.append(query.directory)
-        if query.path is not None:
-            sql.append("AND (path=? OR path LIKE ? ESCAPE '\\')")
-            args += [query.path, _like_prefix(query.path) + "/%"]
-        if query.roots:
-            sql.append("AND parent_id IS NULL")
-        if query.start is not None:
-            sql.append("AND time_updated>=?")
-            args.append(query.start)
-        if query.search:
-            sql.append("AND title LIKE ? ESCAPE '\\'")
-            args.append("%" + _like_prefix(query.search) + "%")
-        sql.append("ORDER BY time_updated DESC, id ASC LIMIT ?")
-        args.append(query.limit)
-        return _json_array(self._read().execute(" ".join(sql), args).fetchall())
+        where, args = query.where("?")
+        sql = f"SELECT data FROM session WHERE {where} ORDER BY {SESSION_ORDER} LIMIT ?"
+        return _json_array(self._read().execute(sql, [*args, query.limit]).fetchall())
 
     async def list_children(self, session_id: str) -> bytes | None:
         conn = self._read()
@@ -595,6 +575,3 @@ def _session_row(conn: sqlite3.Connection, session_id: str) -> tuple[str, str]:
         raise NotFoundError(f"Session not found: {session_id}")
     return row[0], row[1]
 
-
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

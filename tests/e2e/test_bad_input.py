@@ -8,8 +8,7 @@ Hypothesis then throws random JSON bodies and random path ids at the same server
 
 Each 400 is checked against the 400 schema the reference declares for its own operation (most
 operations declare InvalidRequestError or Effect's bare BadRequest; session.list and the global,
-path and project reads declare BadRequestError). Cases the server gets wrong are strict xfails
-whose reason names the bug.
+path and project reads declare BadRequestError).
 """
 
 from __future__ import annotations
@@ -284,11 +283,6 @@ PART = "/session/{sid}/message/{mid}/part/{pid}"
 JSON_HEADERS = {"content-type": "application/json"}
 OVERSIZE = json.dumps({"title": "x" * 5000}).encode()
 assert len(OVERSIZE) > MAX_BODY
-
-
-def bug(reason: str) -> pytest.MarkDecorator:
-    """Mark a case the server gets wrong (none today): a strict xfail naming the bug."""
-    return pytest.mark.xfail(strict=True, reason=f"SERVER BUG: {reason}")
 
 
 CASES = [

@@ -118,6 +118,7 @@ def serve(args: argparse.Namespace) -> int:
         cors_origins=tuple(o.rstrip("/") for o in args.cors or ()),
         body_timeout_seconds=args.request_timeout,
         access_log=args.access_log,
+        hot_routes=os.environ.get("PYOPENCODE_HOT_ROUTES", "1") != "0",
     )
     if args.access_log:
         logging.getLogger("pyopencode.access").setLevel(logging.INFO)

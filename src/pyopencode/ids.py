@@ -37,6 +37,9 @@ def _monotonic_stamp(now_ms: int | None) -> int:
 _random = random.Random(os.urandom(32))
 
 
+choice = _random.choice
+
+
 def _random_suffix() -> str:
     return "".join(_random.choices(_BASE62, k=_RANDOM_LENGTH))
 

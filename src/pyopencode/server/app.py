@@ -14,6 +14,7 @@ from pyopencode.bus import Bus
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
 from pyopencode.server.auth import BasicAuth
+from pyopencode.server.hot import HotRoutes
 from pyopencode.server.limits import BodyLimit
 from pyopencode.server.routes import (
     agent,
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         default_response_class=ORJSONResponse,
+        # pyopencode installs no OpenTelemetry providers; left on, FastAPI would look the
+        # global ones up again on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
@@ -69,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
-    # authentication, then limits.
+    # authentication, limits, then the hot session routes ahead of FastAPI's own routing.
+    if settings.hot_routes:
+        app.add_middleware(HotRoutes)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

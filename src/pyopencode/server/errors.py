@@ -57,9 +57,15 @@ _NAMED_400 = {"session.list", "global.event", "global.health", "path.get", "proj
 _NAMED_400 |= {"project.current", "session.diff"}
 
 
-def bad_request(request: Request, message: str, kind: str | None, field: str | None) -> Response:
-    route = request.scope.get("route")
-    if getattr(route, "operation_id", None) in _NAMED_400:
+def _operation(request: Request) -> str | None:
+    operation_id: str | None = getattr(request.scope.get("route"), "operation_id", None)
+    return operation_id
+
+
+def bad_request(
+    operation_id: str | None, message: str, kind: str | None, field: str | None
+) -> Response:
+    if operation_id in _NAMED_400:
         data: dict[str, Any] = {"message": message}
         if kind is not None:
             data["kind"] = kind
@@ -71,7 +77,7 @@ def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = exc.errors()
     if not problems:
-        return bad_request(request, "Invalid request", None, None)
+        return bad_request(_operation(request), "Invalid request", None, None)
     first = problems[0]
     loc = [str(p) for p in first.get("loc", ())]
     kind = _KIND.get(loc[0]) if loc else None
@@ -82,15 +88,20 @@ def _validation(request: Request, exc: Exception) -> Response:
         field = None
     elif field:
         message = f"{field}: {message}"
-    return bad_request(request, message, kind, field)
+    return bad_request(_operation(request), message, kind, field)
 
 
 def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.OpencodeError)
+    return domain_error(exc, _operation(request))
+
+
+def domain_error(exc: errors.OpencodeError, operation_id: str | None) -> Response:
+    """A domain failure as the response its operation declares."""
     if isinstance(exc, errors.NotFoundError):
         return named("NotFoundError", exc.message, 404)
     if isinstance(exc, errors.BadRequestError):
-        return bad_request(request, exc.message, exc.kind, exc.field)
+        return bad_request(operation_id, exc.message, exc.kind, exc.field)
     if isinstance(exc, errors.SessionBusyError):
         return json_response(
             {"_tag": "SessionBusyError", "sessionID": exc.session_id, "message": exc.message}, 409
@@ -105,7 +116,7 @@ def _http(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return named("NotFoundError", f"No route for {request.method} {request.url.path}", 404)
     if exc.status_code == 400:
-        return bad_request(request, str(exc.detail), "Body", None)
+        return bad_request(_operation(request), str(exc.detail), "Body", None)
     if exc.status_code == 405:
         return named("MethodNotAllowedError", f"{request.method} is not allowed here", 405)
     return named("HTTPError", str(exc.detail), exc.status_code)

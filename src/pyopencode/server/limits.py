@@ -51,6 +51,7 @@ class BodyLimit:
             )
             await send_named(send, 414, "URITooLongError", message, _CLOSE)
             return
+        has_body = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -60,6 +61,14 @@ class BodyLimit:
                 if declared > self.max_bytes:
                     await self._too_large(send)
                     return
+                has_body = has_body or declared > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:
+            # HTTP/1.1 without a length or chunking means an empty body: nothing to bound, so
+            # GETs and DELETEs skip the wrappers below.
+            await self.app(scope, receive, send)
+            return
         seen = 0
         complete = False
         refusal: _Refused | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -88,7 +87,8 @@ def _iso(ms: int) -> str:
 
 
 def slug() -> str:
-    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}"
+    # A friendly name, not a secret: the ids' generator, not one system call per choice.
+    return f"{ids.choice(_ADJECTIVES)}-{ids.choice(_NOUNS)}"
 
 
 def default_title(child: bool, at_ms: int) -> str:

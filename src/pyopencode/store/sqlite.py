@@ -574,4 +574,3 @@ def _session_row(conn: sqlite3.Connection, session_id: str) -> tuple[str, str]:
     if row is None:
         raise NotFoundError(f"Session not found: {session_id}")
     return row[0], row[1]
-

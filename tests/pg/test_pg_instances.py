@@ -14,10 +14,10 @@ import httpx
 import orjson
 import pytest
 
+from tests.churn import ALL, Model, churn_worker, verify
 from tests.serverproc import RunningServer
 
 Start = Callable[[int], list[RunningServer]]
-ALL = {"limit": 10_000}
 
 
 def _clients(
@@ -222,160 +222,22 @@ def test_sse_on_b_sees_a_writes_once_in_order_within_a_second(
     asyncio.run(main())
 
 
-@dataclass
-class _Model:
-    """What the server acknowledged, as the clients saw it."""
-
-    titles: dict[str, str] = field(default_factory=dict)
-    parent: dict[str, str] = field(default_factory=dict)
-    messages: dict[str, int] = field(default_factory=dict)
-    deleted: set[str] = field(default_factory=set)
-
-    def subtree(self, root: str) -> set[str]:
-        found = {root}
-        changed = True
-        while changed:
-            changed = False
-            for child, parent in self.parent.items():
-                if parent in found and child not in found:
-                    found.add(child)
-                    changed = True
-        return found
-
-    def forget(self, gone: set[str]) -> None:
-        self.deleted |= gone
-        for session_id in gone:
-            self.titles.pop(session_id, None)
-            self.parent.pop(session_id, None)
-            self.messages.pop(session_id, None)
-
-
-async def _churn_worker(
-    clients: list[httpx.AsyncClient],
-    rng: random.Random,
-    steps: int,
-    model: _Model,
-    errors: list[str],
-) -> None:
-    # Each worker owns its sessions, so the model is exact; each request picks a random
-    # instance, so every read checks what another instance acknowledged.
-    mine: list[str] = []
-    for step in range(steps):
-        client = rng.choice(clients)
-        op = rng.choice(("create", "child", "patch", "delete", "get", "list", "message"))
-        op = op if mine else "create"
-        if op in ("create", "child"):
-            body = {"title": f"t{step}-{rng.random():.6f}"}
-            if op == "child":
-                body["parentID"] = rng.choice(mine)
-            response = await client.post("/session", json=body)
-            if response.status_code != 200:
-                errors.append(f"create {response.status_code} {response.text}")
-                continue
-            session_id = response.json()["id"]
-            model.titles[session_id] = body["title"]
-            if "parentID" in body:
-                model.parent[session_id] = body["parentID"]
-            mine.append(session_id)
-        elif op == "patch":
-            target, title = rng.choice(mine), f"p{step}-{rng.random():.6f}"
-            response = await client.patch(f"/session/{target}", json={"title": title})
-            if response.status_code != 200 or response.json()["title"] != title:
-                errors.append(f"patch {response.status_code} {response.text}")
-                continue
-            model.titles[target] = title
-        elif op == "delete":
-            target = rng.choice(mine)
-            response = await client.delete(f"/session/{target}")
-            if response.status_code != 200 or response.content != b"true":
-                errors.append(f"delete {response.status_code} {response.text}")
-                continue
-            gone = model.subtree(target)
-            model.forget(gone)
-            mine = [s for s in mine if s not in gone]
-        elif op == "message":
-            target = rng.choice(mine)
-            response = await client.post(
-                f"/session/{target}/message",
-                json={"noReply": True, "parts": [{"type": "text", "text": str(step)}]},
-            )
-            if response.status_code != 200:
-                errors.append(f"message {response.status_code} {response.text}")
-                continue
-            model.messages[target] = model.messages.get(target, 0) + 1
-        elif op == "get":
-            target = rng.choice(mine)
-            response = await client.get(f"/session/{target}")
-            if response.status_code != 200 or response.json()["title"] != model.titles[target]:
-                errors.append(f"get {target} {response.status_code} {response.text}")
-        else:
-            response = await client.get("/session", params=ALL)
-            if response.status_code != 200:
-                errors.append(f"list {response.status_code}")
-                continue
-            listed = {s["id"] for s in response.json()}
-            missing = [s for s in mine if s not in listed]
-            if missing:
-                errors.append(f"list is missing acknowledged sessions {missing}")
-
-
-async def _verify(
-    client: httpx.AsyncClient,
-    model: _Model,
-    preexisting: set[str],
-    uncertain: set[str] | None = None,
-    unanswered: bool = False,
-) -> list[str]:
-    """Compare the server with the model. `uncertain` sessions were touched by a request that
-    died unanswered: it may or may not have committed, so they are not checked; `unanswered`
-    allows sessions that a create which died unanswered may have made."""
-    uncertain = uncertain or set()
-    errors: list[str] = []
-    response = await client.get("/session", params=ALL)
-    assert response.status_code == 200
-    listed = {s["id"]: s for s in response.json()}
-    for session_id, title in model.titles.items():
-        if session_id in uncertain:
-            continue
-        if session_id not in listed:
-            errors.append(f"acknowledged session {session_id} is missing")
-        elif listed[session_id]["title"] != title:
-            errors.append(f"{session_id} has title {listed[session_id]['title']!r}")
-        elif listed[session_id].get("parentID") != model.parent.get(session_id):
-            errors.append(f"{session_id} has the wrong parent")
-    for session_id in model.deleted - uncertain:
-        if session_id in listed:
-            errors.append(f"deleted session {session_id} is still listed")
-        if (await client.get(f"/session/{session_id}")).status_code != 404:
-            errors.append(f"deleted session {session_id} still answers GET")
-    for session_id, count in model.messages.items():
-        if session_id in uncertain:
-            continue
-        messages = await client.get(f"/session/{session_id}/message")
-        if messages.status_code != 200 or len(messages.json()) != count:
-            errors.append(f"{session_id} should have {count} messages: {messages.text[:200]}")
-    extra = set(listed) - set(model.titles) - model.deleted - preexisting
-    if extra and not unanswered:
-        errors.append(f"sessions nobody acknowledged: {sorted(extra)}")
-    return errors
-
-
 def test_churn_across_three_instances_matches_the_model(
     instances: Start, project_dir: Path
 ) -> None:
-    async def main() -> tuple[_Model, list[str]]:
+    async def main() -> tuple[Model, list[str]]:
         clients = _clients(instances(3), project_dir)
-        model, errors = _Model(), []
+        model, errors = Model(), []
         try:
             preexisting = await _listed(clients[0])
             await asyncio.gather(
                 *(
-                    _churn_worker(clients, random.Random(7000 + n), 40, model, errors)
+                    churn_worker(clients, random.Random(7000 + n), 40, model, errors)
                     for n in range(24)
                 )
             )
             for client in clients:
-                errors += await _verify(client, model, preexisting)
+                errors += await verify(client, model, preexisting)
         finally:
             await _close(clients)
         return model, errors
@@ -391,10 +253,10 @@ def test_kill9_of_one_instance_loses_no_acknowledged_write(
     """Load on all three; C dies mid-load; A and B keep serving; every ack survives."""
     servers = instances(3)
 
-    async def main() -> tuple[_Model, list[str], dict[str, int]]:
+    async def main() -> tuple[Model, list[str], dict[str, int]]:
         clients = _clients(servers, project_dir)
         a, b, c = clients
-        model, errors = _Model(), []
+        model, errors = Model(), []
         uncertain: set[str] = set()
         stats = {"c_failures": 0, "served_after_kill": 0, "unanswered": 0}
         killed = asyncio.Event()
@@ -463,7 +325,7 @@ def test_kill9_of_one_instance_loses_no_acknowledged_write(
             await asyncio.gather(killer(), *(worker(n) for n in range(12)))
             for client in (a, b):
                 errors.extend(
-                    await _verify(client, model, preexisting, uncertain, stats["unanswered"] > 0)
+                    await verify(client, model, preexisting, uncertain, stats["unanswered"] > 0)
                 )
         finally:
             await _close(clients)

@@ -18,6 +18,11 @@ class NotFoundError(OpencodeError):
 
     status = 404
 
+    @classmethod
+    def session(cls, session_id: str) -> NotFoundError:
+        """Upstream's words for a session that is not there; clients match on them."""
+        return cls(f"Session not found: {session_id}")
+
 
 class BadRequestError(OpencodeError):
     """The request is well-formed JSON but asks for something impossible."""

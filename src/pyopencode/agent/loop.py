@@ -183,13 +183,13 @@ class Loop:
         assert turn.assistant is not None
         raw = await self.rt.store.get_message(self.sid, turn.assistant["id"])
         if raw is None:
-            raise NotFoundError(f"Session not found: {self.sid}")
+            raise NotFoundError.session(self.sid)
         return orjson.loads(raw)
 
     async def _history(self) -> list[Json]:
         raw = await self.rt.store.list_messages(self.sid, None, None)
         if raw is None:
-            raise NotFoundError(f"Session not found: {self.sid}")
+            raise NotFoundError.session(self.sid)
         rows = orjson.loads(raw)
         users = {
             r["info"]["id"]

@@ -183,7 +183,7 @@ class Runner:
         while work.queue:
             job = work.queue.popleft()
             if not job.future.done():
-                job.future.set_exception(NotFoundError(f"Session not found: {session_id}"))
+                job.future.set_exception(NotFoundError.session(session_id))
         if work.current is not None:
             work.current.cancel()
 
@@ -233,9 +233,7 @@ class Runner:
             result = await run
         except asyncio.CancelledError:
             if not job.future.done():
-                job.future.set_exception(
-                    NotFoundError(f"Session not found: {job.turn.session['id']}")
-                )
+                job.future.set_exception(NotFoundError.session(job.turn.session["id"]))
             return
         except Exception as exc:  # settle the caller whatever happened; the server stays up
             if not isinstance(exc, NotFoundError):
@@ -245,9 +243,7 @@ class Runner:
             return
         if not job.future.done():
             if result is None:
-                job.future.set_exception(
-                    NotFoundError(f"Session not found: {job.turn.session['id']}")
-                )
+                job.future.set_exception(NotFoundError.session(job.turn.session["id"]))
             else:
                 job.future.set_result(result)
 

@@ -15,6 +15,7 @@ from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
 from pyopencode.server.auth import BasicAuth
 from pyopencode.server.hot import HotRoutes
+from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
 from pyopencode.server.routes import (
     agent,
@@ -34,8 +35,6 @@ from pyopencode.server.routes import (
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.store import open_store
-
-_DIRECTORY_HEADER = "x-opencode-directory"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -92,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=list(settings.cors_origins),
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-            allow_headers=["authorization", "content-type", "last-event-id", _DIRECTORY_HEADER],
+            allow_headers=["authorization", "content-type", "last-event-id", DIRECTORY_HEADER],
             max_age=600,
         )
     if settings.access_log:

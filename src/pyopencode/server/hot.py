@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import orjson
 from pydantic import ValidationError
@@ -13,7 +13,7 @@ from pyopencode import session as rules
 from pyopencode.errors import NotFoundError, OpencodeError
 from pyopencode.model.session import SessionCreate
 from pyopencode.server import errors
-from pyopencode.server.instance import resolve
+from pyopencode.server.instance import DIRECTORY_HEADER, chosen, resolve
 from pyopencode.server.state import State
 
 _PREFIX = "/session/ses"
@@ -22,6 +22,7 @@ _MAX_ID = 128
 _MAX_DIRECTORY = 4096
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _INSTANCE_PARAMS = frozenset(("directory", "workspace"))
+_DIRECTORY_HEADER = DIRECTORY_HEADER.encode()
 
 
 class _FallThrough(Exception):
@@ -62,7 +63,7 @@ class HotRoutes:
     async def _get(self, scope: Scope, session_id: str, send: Send) -> None:
         raw = await _state(scope).store.get_session(session_id)
         if raw is None:
-            await _send_error(send, _not_found(session_id), "session.get")
+            await _send_error(send, NotFoundError.session(session_id), "session.get")
             return
         await _send_json(send, raw)
 
@@ -96,10 +97,6 @@ class HotRoutes:
 def _state(scope: Scope) -> State:
     state: State = scope["app"].state.pyopencode
     return state
-
-
-def _not_found(session_id: str) -> OpencodeError:
-    return NotFoundError(f"Session not found: {session_id}")
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
@@ -155,7 +152,7 @@ def _create_fields(body: bytes, scope: Scope) -> dict[str, Any]:
 
 def _directory(scope: Scope) -> str | None:
     """The instance directory, as `server/instance.py` reads it, for simple query strings."""
-    chosen: str | None = None
+    directory: str | None = None
     query: bytes = scope["query_string"]
     if query:
         params = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
@@ -165,13 +162,10 @@ def _directory(scope: Scope) -> str | None:
         for name, value in params:
             if len(value) > _MAX_DIRECTORY:
                 raise _FallThrough
-            if name == "directory" and value:
-                chosen = value
-    if chosen is None:
-        header = _header(scope, b"x-opencode-directory")
-        if header:
-            chosen = unquote(header.decode("latin-1"))
-    return chosen
+            if name == "directory":
+                directory = value
+    header = _header(scope, _DIRECTORY_HEADER)
+    return chosen(directory, header.decode("latin-1") if header is not None else None)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -18,6 +18,16 @@ from pyopencode.server.state import State
 MAX_CACHED_INSTANCES = 1024
 
 
+DIRECTORY_HEADER = "x-opencode-directory"
+
+
+def chosen(query: str | None, header: str | None) -> str | None:
+    """The directory a request is about: `?directory=`, else the (percent-encoded) header."""
+    if query:
+        return query
+    return unquote(header) if header else None
+
+
 async def resolve(state: State, directory: str | None) -> Instance:
     path = os.path.normpath(os.path.abspath(directory or state.settings.cwd))
     cached = state.instances.get(path)
@@ -48,10 +58,8 @@ async def current_instance(
     directory: Annotated[str | None, Query(max_length=4096)] = None,
     workspace: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Instance:
-    header = request.headers.get("x-opencode-directory")
-    chosen = directory if directory else (unquote(header) if header else None)
     state: State = request.app.state.pyopencode
-    return await resolve(state, chosen)
+    return await resolve(state, chosen(directory, request.headers.get(DIRECTORY_HEADER)))
 
 
 CurrentInstance = Annotated[Instance, Depends(current_instance)]

@@ -163,7 +163,7 @@ async def _session_row(conn: Conn, session_id: str) -> tuple[str, str]:
         conn, "SELECT directory, project_id FROM session WHERE id=%s FOR KEY SHARE", (session_id,)
     )
     if row is None:
-        raise NotFoundError(f"Session not found: {session_id}")
+        raise NotFoundError.session(session_id)
     return row[0], row[1]
 
 
@@ -656,7 +656,7 @@ class PostgresStore(Store):
         async def write(conn: Conn) -> tuple[Json, list[Event]]:
             row = await _one(conn, "SELECT data FROM session WHERE id=%s FOR UPDATE", (session_id,))
             if row is None:
-                raise NotFoundError(f"Session not found: {session_id}")
+                raise NotFoundError.session(session_id)
             info = apply(orjson.loads(row[0]))
             await conn.execute(
                 "UPDATE session SET title=%s, time_updated=%s, data=%s WHERE id=%s",
@@ -664,14 +664,14 @@ class PostgresStore(Store):
             )
             return info, [_session_event("session.updated", info)]
 
-        return await self._write(write, NotFoundError(f"Session not found: {session_id}"))
+        return await self._write(write, NotFoundError.session(session_id))
 
     async def delete_session(self, session_id: str) -> list[Json]:
         async def write(conn: Conn) -> tuple[list[Json], list[Event]]:
             # The second of two concurrent deletes waits here, then finds no row: 404.
             row = await _one(conn, "SELECT 1 FROM session WHERE id=%s FOR UPDATE", (session_id,))
             if row is None:
-                raise NotFoundError(f"Session not found: {session_id}")
+                raise NotFoundError.session(session_id)
             locked = {session_id}
             # Lock the whole tree before reading it for the last time: a locked session can
             # get no new child, so the rows we report are exactly the rows the cascade removes.
@@ -690,7 +690,7 @@ class PostgresStore(Store):
             removed: list[Json] = [orjson.loads(r[1]) for r in rows]
             return removed, [_session_event("session.deleted", info) for info in removed]
 
-        return await self._write(write, NotFoundError(f"Session not found: {session_id}"))
+        return await self._write(write, NotFoundError.session(session_id))
 
     async def fork_session(
         self, session_id: str, until_message_id: str | None, make_info: Callable[[Json], Json]
@@ -702,7 +702,7 @@ class PostgresStore(Store):
                 conn, "SELECT data FROM session WHERE id=%s FOR KEY SHARE", (session_id,)
             )
             if row is None:
-                raise NotFoundError(f"Session not found: {session_id}")
+                raise NotFoundError.session(session_id)
             info = make_info(orjson.loads(row[0]))
             await conn.execute(_SESSION_INSERT, _session_args(info, orjson.dumps(info).decode()))
             sql = "SELECT id, time_created, data FROM message WHERE session_id=%s"
@@ -760,7 +760,7 @@ class PostgresStore(Store):
                 events += [_part_event(p, place) for p in copied_parts.get(message["id"], [])]
             return info, events
 
-        return await self._write(write, NotFoundError(f"Session not found: {session_id}"))
+        return await self._write(write, NotFoundError.session(session_id))
 
     # --- messages and parts
     async def list_messages(
@@ -827,7 +827,7 @@ class PostgresStore(Store):
             events += [_part_event(part, place) for part, _ in part_rows]
             return info, events
 
-        return await self._write(write, NotFoundError(f"Session not found: {info['sessionID']}"))
+        return await self._write(write, NotFoundError.session(info["sessionID"]))
 
     async def delete_message(self, session_id: str, message_id: str) -> None:
         async def write(conn: Conn) -> tuple[None, list[Event]]:
@@ -846,7 +846,7 @@ class PostgresStore(Store):
             )
             return None, [event]
 
-        await self._write(write, NotFoundError(f"Session not found: {session_id}"))
+        await self._write(write, NotFoundError.session(session_id))
 
     async def update_part(self, part: Json) -> Json:
         data = orjson.dumps(part).decode()
@@ -882,7 +882,7 @@ class PostgresStore(Store):
             )
             return None, [event]
 
-        await self._write(write, NotFoundError(f"Session not found: {session_id}"))
+        await self._write(write, NotFoundError.session(session_id))
 
     # --- todos
     async def get_todos(self, session_id: str) -> bytes | None:
@@ -911,7 +911,7 @@ class PostgresStore(Store):
             )
             return None, [event]
 
-        await self._write(write, NotFoundError(f"Session not found: {session_id}"))
+        await self._write(write, NotFoundError.session(session_id))
 
     # --- ephemeral events
     async def broadcast(self, events: list[Event]) -> None:

@@ -272,7 +272,7 @@ class SqliteStore(Store):
         def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
             row = conn.execute("SELECT data FROM session WHERE id=?", (session_id,)).fetchone()
             if row is None:
-                raise NotFoundError(f"Session not found: {session_id}")
+                raise NotFoundError.session(session_id)
             info = apply(_loads(row[0]))
             conn.execute(
                 "UPDATE session SET title=?, time_updated=?, data=? WHERE id=?",
@@ -294,11 +294,11 @@ class SqliteStore(Store):
                 (session_id,),
             ).fetchall()
             if not rows:
-                raise NotFoundError(f"Session not found: {session_id}")
+                raise NotFoundError.session(session_id)
             # Foreign keys cascade the rest: descendants, messages, parts and todos.
             deleted = conn.execute("DELETE FROM session WHERE id=?", (session_id,)).rowcount
             if deleted != 1:
-                raise NotFoundError(f"Session not found: {session_id}")
+                raise NotFoundError.session(session_id)
             removed = [_loads(r[0]) for r in rows]
             return removed, [_session_event("session.deleted", info) for info in removed]
 
@@ -312,7 +312,7 @@ class SqliteStore(Store):
         def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
             row = conn.execute("SELECT data FROM session WHERE id=?", (session_id,)).fetchone()
             if row is None:
-                raise NotFoundError(f"Session not found: {session_id}")
+                raise NotFoundError.session(session_id)
             source = _loads(row[0])
             info = make_info(source)
             conn.execute(
@@ -572,5 +572,5 @@ def _session_row(conn: sqlite3.Connection, session_id: str) -> tuple[str, str]:
         "SELECT directory, project_id FROM session WHERE id=?", (session_id,)
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"Session not found: {session_id}")
+        raise NotFoundError.session(session_id)
     return row[0], row[1]

@@ -66,7 +66,7 @@ async def list_messages(
 ) -> Response:
     raw = await state.store.list_messages(sessionID, limit, before)
     if raw is None:
-        raise NotFoundError(f"Session not found: {sessionID}")
+        raise NotFoundError.session(sessionID)
     return raw_json(raw)
 
 
@@ -80,7 +80,7 @@ async def get_message(state: AppState, sessionID: SessionID, messageID: MessageI
     raw = await state.store.get_message(sessionID, messageID)
     if raw is None:
         if await state.store.get_session(sessionID) is None:
-            raise NotFoundError(f"Session not found: {sessionID}")
+            raise NotFoundError.session(sessionID)
         raise NotFoundError(f"Message not found: {messageID}")
     return raw_json(raw)
 

@@ -35,7 +35,7 @@ Json = dict[str, Any]
 async def _session(state: State, session_id: str) -> Json:
     session = await state.store.get_session_info(session_id)
     if session is None:
-        raise NotFoundError(f"Session not found: {session_id}")
+        raise NotFoundError.session(session_id)
     return session
 
 

@@ -29,10 +29,6 @@ DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
 
 
-def _missing(session_id: str) -> NotFoundError:
-    return NotFoundError(f"Session not found: {session_id}")
-
-
 @router.get(
     "/session",
     operation_id="session.list",
@@ -102,7 +98,7 @@ async def get_session(request: Request, sessionID: SessionID) -> Response:
     state = app_state(request)
     raw = await state.store.get_session(sessionID)
     if raw is None:
-        raise _missing(sessionID)
+        raise NotFoundError.session(sessionID)
     return raw_json(raw)
 
 
@@ -147,7 +143,7 @@ async def session_children(request: Request, sessionID: SessionID) -> Response:
     state = app_state(request)
     raw = await state.store.list_children(sessionID)
     if raw is None:
-        raise _missing(sessionID)
+        raise NotFoundError.session(sessionID)
     return raw_json(raw)
 
 
@@ -178,7 +174,7 @@ async def session_todo(request: Request, sessionID: SessionID) -> Response:
     state = app_state(request)
     raw = await state.store.get_todos(sessionID)
     if raw is None:
-        raise _missing(sessionID)
+        raise NotFoundError.session(sessionID)
     return raw_json(raw)
 
 

@@ -17,6 +17,7 @@ from pyopencode.server.instance import DIRECTORY_HEADER, chosen, resolve
 from pyopencode.server.state import State
 
 _PREFIX = "/session/ses"
+_ID_AT = len("/session/")
 # The same bounds the FastAPI routes declare (routes/session.py, server/instance.py).
 _MAX_ID = 128
 _MAX_DIRECTORY = 4096
@@ -51,12 +52,12 @@ class HotRoutes:
                 if method == "POST":
                     await self._create(scope, receive, send)
                     return
-            elif path.startswith(_PREFIX) and len(path) <= 9 + _MAX_ID and "/" not in path[9:]:
+            elif path.startswith(_PREFIX) and len(path) <= _ID_AT + _MAX_ID and "/" not in path[_ID_AT:]:
                 if method == "GET":
-                    await self._get(scope, path[9:], send)
+                    await self._get(scope, path[_ID_AT:], send)
                     return
                 if method == "DELETE":
-                    await self._delete(scope, path[9:], send)
+                    await self._delete(scope, path[_ID_AT:], send)
                     return
         await self.app(scope, receive, send)
 

@@ -52,13 +52,15 @@ class HotRoutes:
                 if method == "POST":
                     await self._create(scope, receive, send)
                     return
-            elif path.startswith(_PREFIX) and len(path) <= _ID_AT + _MAX_ID and "/" not in path[_ID_AT:]:
-                if method == "GET":
-                    await self._get(scope, path[_ID_AT:], send)
-                    return
-                if method == "DELETE":
-                    await self._delete(scope, path[_ID_AT:], send)
-                    return
+            elif path.startswith(_PREFIX):
+                session_id = path[_ID_AT:]
+                if len(session_id) <= _MAX_ID and "/" not in session_id:
+                    if method == "GET":
+                        await self._get(scope, session_id, send)
+                        return
+                    if method == "DELETE":
+                        await self._delete(scope, session_id, send)
+                        return
         await self.app(scope, receive, send)
 
     async def _get(self, scope: Scope, session_id: str, send: Send) -> None:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Send
 
 from pyopencode import errors
-from pyopencode.server.json import json_response
+from pyopencode.server.json import json_response, send_json
 
 log = logging.getLogger("pyopencode.server")
 
@@ -32,14 +32,9 @@ async def send_named(
     headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
     """The same `{name, data: {message}}` shape, sent from ASGI middleware (no Request there)."""
-    body = orjson.dumps({"name": name, "data": {"message": message}})
-    start = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *headers,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": start})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(
+        send, orjson.dumps({"name": name, "data": {"message": message}}), status, headers
+    )
 
 
 def invalid_request(message: str, kind: str | None, field: str | None) -> Response:

@@ -13,15 +13,13 @@ from pyopencode import session as rules
 from pyopencode.errors import NotFoundError, OpencodeError
 from pyopencode.model.session import SessionCreate
 from pyopencode.server import errors
-from pyopencode.server.instance import DIRECTORY_HEADER, chosen, resolve
+from pyopencode.server.instance import DIRECTORY_HEADER, MAX_DIRECTORY, chosen, resolve
+from pyopencode.server.json import send_json
+from pyopencode.server.routes.session import MAX_ID
 from pyopencode.server.state import State
 
 _PREFIX = "/session/ses"
 _ID_AT = len("/session/")
-# The same bounds the FastAPI routes declare (routes/session.py, server/instance.py).
-_MAX_ID = 128
-_MAX_DIRECTORY = 4096
-_JSON_HEADERS = [(b"content-type", b"application/json")]
 _INSTANCE_PARAMS = frozenset(("directory", "workspace"))
 _DIRECTORY_HEADER = DIRECTORY_HEADER.encode()
 
@@ -54,7 +52,7 @@ class HotRoutes:
                     return
             elif path.startswith(_PREFIX):
                 session_id = path[_ID_AT:]
-                if len(session_id) <= _MAX_ID and "/" not in session_id:
+                if len(session_id) <= MAX_ID and "/" not in session_id:
                     if method == "GET":
                         await self._get(scope, session_id, send)
                         return
@@ -68,7 +66,7 @@ class HotRoutes:
         if raw is None:
             await _send_error(send, NotFoundError.session(session_id), "session.get")
             return
-        await _send_json(send, raw)
+        await send_json(send, raw)
 
     async def _delete(self, scope: Scope, session_id: str, send: Send) -> None:
         try:
@@ -77,7 +75,7 @@ class HotRoutes:
         except OpencodeError as exc:
             await _send_error(send, exc, "session.delete")
             return
-        await _send_json(send, b"true")
+        await send_json(send, b"true")
 
     async def _create(self, scope: Scope, receive: Receive, send: Send) -> None:
         body, receive = await _read_body(receive)
@@ -94,7 +92,7 @@ class HotRoutes:
         except OpencodeError as exc:
             await _send_error(send, exc, "session.create")
             return
-        await _send_json(send, orjson.dumps(info))
+        await send_json(send, orjson.dumps(info))
 
 
 def _state(scope: Scope) -> State:
@@ -163,7 +161,7 @@ def _directory(scope: Scope) -> str | None:
         if len(set(names)) != len(names) or not _INSTANCE_PARAMS.issuperset(names):
             raise _FallThrough
         for name, value in params:
-            if len(value) > _MAX_DIRECTORY:
+            if len(value) > MAX_DIRECTORY:
                 raise _FallThrough
             if name == "directory":
                 directory = value
@@ -179,12 +177,6 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_json(send: Send, body: bytes, status: int = 200) -> None:
-    headers = [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 async def _send_error(send: Send, exc: OpencodeError, operation_id: str) -> None:
     response = errors.domain_error(exc, operation_id)
-    await _send_json(send, bytes(response.body), response.status_code)
+    await send_json(send, bytes(response.body), response.status_code)

@@ -19,6 +19,7 @@ MAX_CACHED_INSTANCES = 1024
 
 
 DIRECTORY_HEADER = "x-opencode-directory"
+MAX_DIRECTORY = 4096
 
 
 def chosen(query: str | None, header: str | None) -> str | None:
@@ -55,8 +56,8 @@ async def resolve(state: State, directory: str | None) -> Instance:
 
 async def current_instance(
     request: Request,
-    directory: Annotated[str | None, Query(max_length=4096)] = None,
-    workspace: Annotated[str | None, Query(max_length=4096)] = None,
+    directory: Annotated[str | None, Query(max_length=MAX_DIRECTORY)] = None,
+    workspace: Annotated[str | None, Query(max_length=MAX_DIRECTORY)] = None,
 ) -> Instance:
     state: State = request.app.state.pyopencode
     return await resolve(state, chosen(directory, request.headers.get(DIRECTORY_HEADER)))

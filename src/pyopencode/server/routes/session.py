@@ -18,7 +18,8 @@ from pyopencode.store import SessionQuery
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
-SessionID = Annotated[str, Path(pattern=r"^ses", max_length=128)]
+MAX_ID = 128
+SessionID = Annotated[str, Path(pattern=r"^ses", max_length=MAX_ID)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     400: {"model": m.InvalidRequestError},
     404: {"model": m.NotFoundError},

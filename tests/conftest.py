@@ -43,3 +43,7 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
 def server(server_factory: Callable[..., RunningServer]) -> RunningServer:
     """One fresh server on an empty data directory."""
     return server_factory()
+
+
+# The official JS SDK, installed once per run for every test that drives it.
+from tests.jssdk import js_sdk  # noqa: E402,F401

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.agent.fakes import FakeProvider, Reply
-from tests.e2e.test_schema_conformance import reference
 from tests.reference import require_spec
+from tests.schema import reference
 from tests.tui.conftest import LoggedServer, Tui, api
 
 Attach = Callable[[str], Tui]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyopencode.agent.attachments import inline
+
 Json = dict[str, Any]
 
 
@@ -17,7 +19,7 @@ def conversation(rows: list[Json]) -> list[Json]:
                 if p["type"] == "text" and not p.get("ignored"):
                     chunks.append(p["text"])
                 elif p["type"] == "file":
-                    chunks.append(f"[attached file: {p.get('filename') or p['url']}]")
+                    chunks.append(inline(p))
                 elif p["type"] == "agent":
                     chunks.append(f"[use the {p['name']} agent]")
                 elif p["type"] == "subtask":

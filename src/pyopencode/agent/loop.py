@@ -11,8 +11,9 @@ from typing import Any
 
 import orjson
 
-from pyopencode import ids, provider, tool
-from pyopencode.agent.agents import AgentInfo
+from pyopencode import config, ids, provider, tool
+from pyopencode.agent.agents import AgentInfo, list_agents
+from pyopencode.agent.doom import DoomLoop
 from pyopencode.agent.history import conversation
 from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
@@ -149,6 +150,7 @@ class Loop:
         self.turn = turn
         self.sid: str = turn.session["id"]
         self.blocked = False
+        self.doom = DoomLoop()
 
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
@@ -203,19 +205,27 @@ class Loop:
             or (r["info"]["role"] == "assistant" and r["info"].get("parentID") in users)
         ]
 
-    def _tools(self) -> list[tool.Tool]:
+    def _tools(self, cfg: Json) -> list[tool.Tool]:
         disabled = {k for k, v in (self.turn.user.get("tools") or {}).items() if v is False}
-        disabled |= {k for k, v in self.turn.agent.tools.items() if v is False}
-        if self.turn.depth > 0:
-            disabled.add("task")  # sub-agents do not start sub-agents
-        return [t for name, t in tool.ALL.items() if name not in disabled]
+        turn = self.turn
+        return tool.available(
+            turn.agent, turn.model.model_id, turn.depth, disabled, list_agents(cfg)
+        )
 
     async def _step(self, last: bool) -> str:
         turn = self.turn
         session = turn.session
         conv = conversation(await self._history())
-        tools = [] if last else self._tools()
-        system = system_prompt(turn.agent, session["directory"], turn.user.get("system"))
+        cfg = await asyncio.to_thread(config.load, session["directory"])
+        tools = [] if last else self._tools(cfg)
+        system = await asyncio.to_thread(
+            system_prompt,
+            turn.agent,
+            session["directory"],
+            turn.user.get("system"),
+            turn.model,
+            cfg,
+        )
         turn.assistant = {
             "id": ids.ascending("msg"),
             "sessionID": self.sid,
@@ -386,6 +396,7 @@ class Loop:
                 ask=self._asker(call),
                 run_subagent=self._subagent,
             )
+            await self.doom.check(call.name, call.input, ctx.ask)
             result = await impl.run(call.input, ctx)
             state = {
                 "status": "completed",

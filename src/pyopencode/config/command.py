@@ -255,4 +255,3 @@ async def expand(
     """A command's prompt parts: the filled-in template as text, then what its `@` names."""
     text = (await run_shell(fill(template, arguments), directory)).strip()
     return [{"type": "text", "text": text}, *references(text, directory, agents)]
-

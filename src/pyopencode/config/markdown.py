@@ -65,7 +65,9 @@ def read(path: Path) -> Document:
     return Document(path, meta, post.content)
 
 
-def documents(dirs: list[Path], folders: tuple[str, ...], pattern: str) -> list[tuple[str, Document]]:
+def documents(
+    dirs: list[Path], folders: tuple[str, ...], pattern: str
+) -> list[tuple[str, Document]]:
     """(name, document) for each file matching `pattern` in each folder, by precedence.
 
     A name is the path below its folder without `.md`, so `command/git/pr.md` is `git/pr`.

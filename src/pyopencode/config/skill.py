@@ -43,7 +43,11 @@ def _roots(directory: str, config: Json) -> list[Path]:
         roots += [base / "skill", base / "skills"]
     for place in upward(directory)[::-1]:
         roots += [place / ".claude" / "skills", place / ".agents" / "skills"]
-    paths = (config.get("skills") or {}).get("paths") if isinstance(config.get("skills"), dict) else None
+    paths = (
+        (config.get("skills") or {}).get("paths")
+        if isinstance(config.get("skills"), dict)
+        else None
+    )
     for raw in paths or []:
         if isinstance(raw, str):
             path = Path(os.path.expanduser(raw))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyopencode import question
+from pyopencode.permission import RejectedError
 from pyopencode.tool.base import Json, Tool, ToolContext, ToolError, ToolResult
 
 _OPTION: Json = {
@@ -88,7 +89,8 @@ class Question(Tool):
                 project=(info or {}).get("projectID"),
             )
         except question.QuestionRejectedError as exc:
-            raise ToolError(str(exc)) from exc
+            # Like a rejected permission: the prompt stops here rather than carrying on.
+            raise RejectedError(str(exc)) from exc
         lines = []
         for q, answer in zip(questions, answers, strict=False):
             chosen = ", ".join(answer) if answer else "(no answer)"

@@ -11,23 +11,27 @@ from pyopencode.tool.base import Json, Tool, ToolContext, ToolError, ToolResult,
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TIMEOUT_SECONDS = 120.0
-_UNSEEN = ("script", "style", "noscript", "iframe", "object", "embed", "template")
+_UNSEEN = ("script", "style", "noscript", "iframe", "object", "embed", "template", "meta", "link")
 
 
 def _html(content_type: str, body: str) -> bool:
     return "html" in content_type or body.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
 
 
-def to_text(html: str) -> str:
+def _visible(html: str) -> BeautifulSoup:
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(_UNSEEN):
         tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
+    return soup
+
+
+def to_text(html: str) -> str:
+    lines = (line.strip() for line in _visible(html).get_text("\n").splitlines())
     return "\n".join(line for line in lines if line)
 
 
 def to_markdown(html: str) -> str:
-    text = markdownify(html, heading_style="ATX", strip=list(_UNSEEN))
+    text = markdownify(str(_visible(html)), heading_style="ATX")
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()
 
 

@@ -415,3 +415,46 @@ def test_attached_text_file_reaches_the_model(
     assert f'"filePath":"{notes}"' in content
     assert "mod.py" in content
     assert "does not support image input" in content and "shot.png" in content
+
+
+def test_task_resumes_a_subagent_session(
+    server_factory: Callable[..., RunningServer], tmp_path: Path, openai_fake: FakeProvider
+) -> None:
+    p = start(server_factory, tmp_path, provider_config(openai_fake))
+    task = {"description": "count files", "prompt": "Count them", "subagent_type": "explore"}
+    openai_fake.script = [
+        Reply(tool_calls=[_call("t1", "task", **task)]),
+        Reply(text="FIRST-ANSWER: 3 files"),
+        Reply(text="ok"),
+    ]
+    sid = p.session()
+    assert _prompt(p, sid, "count").status_code == 200
+    first = next(t for t in p.tool_parts(sid) if t["callID"] == "t1")["state"]
+    child = first["metadata"]["sessionId"]
+    assert f"task_id: {child}" in first["output"] and "FIRST-ANSWER" in first["output"]
+
+    again = {**task, "prompt": "And now?", "task_id": child}
+    openai_fake.script = [
+        Reply(
+            tool_calls=[
+                _call("t2", "task", **again),
+                _call("t3", "task", **{**again, "task_id": sid}),
+            ]
+        ),
+        Reply(text="SECOND-ANSWER"),
+        Reply(text="done"),
+    ]
+    assert _prompt(p, sid, "again").status_code == 200
+    states = {t["callID"]: t["state"] for t in p.tool_parts(sid)}
+    assert states["t2"]["metadata"]["sessionId"] == child
+    assert "SECOND-ANSWER" in states["t2"]["output"]
+    assert states["t3"]["status"] == "error" and "No task" in states["t3"]["error"]
+    children = p.client.get(f"/session/{sid}/children").json()
+    assert [c["id"] for c in children] == [child]
+    resumed = openai_fake.requests[4]  # the child's second turn sees its first one
+    contents = [str(m["content"]) for m in resumed["messages"]]
+    assert any("FIRST-ANSWER" in c for c in contents) and any("And now?" in c for c in contents)
+    users = [
+        m for m in p.client.get(f"/session/{child}/message").json() if m["info"]["role"] == "user"
+    ]
+    assert len(users) == 2

@@ -40,7 +40,7 @@ class Runtime:
     emit: Callable[[str, str, Json], None]  # (session id, event type, properties), ephemeral
     set_status: Callable[[str, Json], None]
     # (parent turn, description, prompt, agent name) -> (child session id, final text)
-    run_subagent: Callable[[Turn, str, str, str], Awaitable[tuple[str, str]]]
+    run_subagent: Callable[[Turn, str, str, str, str | None], Awaitable[tuple[str, str]]]
 
 
 @dataclass
@@ -431,8 +431,10 @@ class Loop:
 
         return ask
 
-    async def _subagent(self, description: str, prompt: str, agent: str) -> tuple[str, str]:
-        return await self.rt.run_subagent(self.turn, description, prompt, agent)
+    async def _subagent(
+        self, description: str, prompt: str, agent: str, task_id: str | None = None
+    ) -> tuple[str, str]:
+        return await self.rt.run_subagent(self.turn, description, prompt, agent, task_id)
 
     async def _fail(self, error: Json) -> None:
         assistant = self.turn.assistant

@@ -314,7 +314,12 @@ class Runner:
 
     # --- sub-agents
     async def _run_subagent(
-        self, parent_turn: Turn, description: str, prompt: str, agent_name: str
+        self,
+        parent_turn: Turn,
+        description: str,
+        prompt: str,
+        agent_name: str,
+        task_id: str | None = None,
     ) -> tuple[str, str]:
         from pyopencode import config
         from pyopencode import message as message_rules
@@ -328,7 +333,11 @@ class Runner:
             worktree=parent_turn.root,
             vcs=None,
         )
-        child = await self.store.create_session(
+        # A task_id continues an earlier sub-agent session of this parent, history and all.
+        resumed = await self.store.get_session_info(task_id) if task_id else None
+        if task_id and (resumed is None or resumed.get("parentID") != parent["id"]):
+            raise ToolError(f"No task {task_id} to resume in this session")
+        child = resumed or await self.store.create_session(
             session_rules.new_info(
                 instance,
                 {"parentID": parent["id"], "title": f"{description} (@{agent.name} subagent)"},

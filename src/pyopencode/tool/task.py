@@ -44,6 +44,12 @@ class Task(Tool):
                 "type": "string",
                 "description": "The type of specialized agent to use for this task",
             },
+            "task_id": {
+                "type": "string",
+                "description": "Only to continue an earlier task: the task_id it returned. The "
+                "sub-agent then resumes its own session, with its previous messages and tool "
+                "results, instead of starting fresh.",
+            },
             "command": {"type": "string", "description": "The command that triggered this task"},
         },
         "required": ["description", "prompt", "subagent_type"],
@@ -57,9 +63,15 @@ class Task(Tool):
     async def run(self, args: Json, ctx: ToolContext) -> ToolResult:
         description, prompt = require(args, "description"), require(args, "prompt")
         agent = str(args.get("subagent_type") or "general")
+        task_id = args.get("task_id")
+        if task_id is not None and not isinstance(task_id, str):
+            raise ToolError("`task_id` must be a string returned by an earlier task")
         await ctx.ask("task", [agent], {"description": description, "subagent_type": agent})
         if ctx.run_subagent is None:
             raise ToolError("Sub-agents cannot start sub-agents here")
-        child_id, text = await ctx.run_subagent(description, prompt, agent)
-        output = f"{text}\n\n<task_metadata>\nsession_id: {child_id}\n</task_metadata>"
+        child_id, text = await ctx.run_subagent(description, prompt, agent, task_id or None)
+        output = (
+            f"task_id: {child_id} (pass it as task_id to continue this task)\n\n"
+            f"<task_result>\n{text}\n</task_result>"
+        )
         return ToolResult(description, output, {"sessionId": child_id})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import time
@@ -458,3 +459,45 @@ def test_task_resumes_a_subagent_session(
         m for m in p.client.get(f"/session/{child}/message").json() if m["info"]["role"] == "user"
     ]
     assert len(users) == 2
+
+
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
+    "hQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def test_images_go_to_models_that_take_them(
+    server_factory: Callable[..., RunningServer],
+    tmp_path: Path,
+    openai_fake: FakeProvider,
+    anthropic_fake: FakeProvider,
+) -> None:
+    openai_cfg = with_model(openai_fake, "vision")
+    openai_cfg["provider"]["fake"]["models"]["vision"] = {
+        "modalities": {"input": ["text", "image"]}
+    }
+    anth_cfg = provider_config(anthropic_fake)
+    anth_cfg["provider"]["anth"]["models"]["claude-test"]["attachment"] = True
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(base64.b64decode(PNG))
+    parts = [
+        {"type": "text", "text": "what is this"},
+        {"type": "file", "mime": "image/png", "url": shot.as_uri(), "filename": "shot.png"},
+    ]
+    for fake, cfg, where in ((openai_fake, openai_cfg, "a"), (anthropic_fake, anth_cfg, "b")):
+        p = start(server_factory, tmp_path / where, cfg)
+        fake.script = [Reply(text="a pixel")]
+        sid = p.session()
+        r = p.client.post(f"/session/{sid}/message", json={"parts": parts}, timeout=60)
+        assert r.status_code == 200, r.text
+        [request] = fake.requests
+        user = next(m for m in request["messages"] if m["role"] == "user")["content"]
+        if fake.protocol == "openai":
+            assert user[0] == {"type": "text", "text": "what is this"}
+            assert user[1]["image_url"]["url"] == f"data:image/png;base64,{PNG}"
+        else:
+            assert user[1] == {
+                "type": "image",
+                "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+            }

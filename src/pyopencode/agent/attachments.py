@@ -17,7 +17,7 @@ from pyopencode.tool.read import DEFAULT_LIMIT
 Json = dict[str, Any]
 
 MAX_ENTRIES = 500
-NO_IMAGES = "ERROR: Cannot read {name} (this model does not support image input). Inform the user."
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
 def _numbered(lines: list[str], offset: int) -> str:
@@ -61,13 +61,31 @@ def _data_url(url: str) -> tuple[str, bytes] | None:
     return mime, data
 
 
-def inline(part: Json, images: bool = False) -> str:
+def image(part: Json) -> Json | None:
+    """An image file part as {mime, data (base64), name}; None if the part is not an image."""
+    url = str(part.get("url") or "")
+    mime = str(part.get("mime") or "")
+    if not mime.startswith("image/"):
+        return None
+    name = str(part.get("filename") or "image")
+    data: bytes | None = None
+    if url.startswith("data:"):
+        decoded = _data_url(url)
+        data = decoded[1] if decoded else None
+    elif urlparse(url).scheme == "file":
+        path = Path(unquote(urlparse(url).path))
+        if path.is_file() and path.stat().st_size <= MAX_IMAGE_BYTES:
+            data = path.read_bytes()
+    if not data or len(data) > MAX_IMAGE_BYTES:
+        return None
+    return {"mime": mime, "data": base64.b64encode(data).decode(), "name": name}
+
+
+def inline(part: Json) -> str:
     """The text a user message's file part becomes for the model."""
     url = str(part.get("url") or "")
     mime = str(part.get("mime") or "")
     name = str(part.get("filename") or url)
-    if mime.startswith("image/") and not images:
-        return NO_IMAGES.format(name=name)
     if url.startswith("data:"):
         decoded = _data_url(url)
         if decoded is None or not decoded[0].startswith("text/"):

@@ -501,3 +501,27 @@ def test_images_go_to_models_that_take_them(
                 "type": "image",
                 "source": {"type": "base64", "media_type": "image/png", "data": PNG},
             }
+
+
+def test_abort_withdraws_a_pending_question(
+    server_factory: Callable[..., RunningServer], tmp_path: Path, openai_fake: FakeProvider
+) -> None:
+    p = start(server_factory, tmp_path, provider_config(openai_fake))
+    question = {"question": "Go?", "header": "Go", "options": [{"label": "Yes", "description": ""}]}
+    openai_fake.script = [
+        Reply(tool_calls=[_call("q", "question", questions=[question])]),
+        Reply(text="never"),
+    ]
+    sid = p.session()
+    with p.events() as rec:
+        thread, out = _in_background(p, sid, "ask")
+        asked = rec.wait_for(lambda e: e["type"] == "question.asked")["properties"]
+        assert p.client.post(f"/session/{sid}/abort").status_code == 200
+        withdrawn = rec.wait_for(lambda e: e["type"] == "question.rejected")["properties"]
+        assert withdrawn == {"sessionID": sid, "requestID": asked["id"]}
+        thread.join(30)
+    assert out[0].status_code == 200
+    assert p.client.get("/question").json() == []
+    r = p.client.post(f"/question/{asked['id']}/reply", json={"answers": [["Yes"]]})
+    assert r.status_code == 404
+    assert len(openai_fake.requests) == 1

@@ -65,16 +65,21 @@ class Questions:
             return await future
         except asyncio.CancelledError:
             if request["id"] in self.pending:
-                await asyncio.shield(
-                    self._publish(
-                        pending,
-                        "question.rejected",
-                        {"sessionID": session_id, "requestID": request["id"]},
-                    )
-                )
+                await asyncio.shield(self._withdraw(pending))
             raise
         finally:
             self.pending.pop(request["id"], None)
+
+    async def _withdraw(self, pending: _Pending) -> None:
+        """An aborted prompt's question is gone; a deleted session gets no event after its end."""
+        session_id = pending.request["sessionID"]
+        if await self.store.get_session_info(session_id) is None:
+            return
+        await self._publish(
+            pending,
+            "question.rejected",
+            {"sessionID": session_id, "requestID": pending.request["id"]},
+        )
 
     def _take(self, request_id: str) -> _Pending:
         pending = self.pending.get(request_id)
@@ -107,13 +112,6 @@ class Questions:
             "question.rejected",
             {"sessionID": pending.request["sessionID"], "requestID": request_id},
         )
-
-    def forget(self, session_id: str) -> None:
-        """A deleted session's questions end unanswered."""
-        for request_id, pending in list(self.pending.items()):
-            if pending.request["sessionID"] == session_id and not pending.future.done():
-                self.pending.pop(request_id, None)
-                pending.future.cancel()
 
 
 _SERVICES: weakref.WeakKeyDictionary[Store, Questions] = weakref.WeakKeyDictionary()

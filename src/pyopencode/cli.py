@@ -135,6 +135,7 @@ def serve(args: argparse.Namespace) -> int:
         body_timeout_seconds=args.request_timeout,
         access_log=args.access_log,
         hot_routes=os.environ.get("PYOPENCODE_HOT_ROUTES", "1") != "0",
+        hot_trace=os.environ.get("PYOPENCODE_HOT_TRACE", "0") == "1",
     )
     if args.access_log:
         logging.getLogger("pyopencode.access").setLevel(logging.INFO)
@@ -193,8 +194,8 @@ def migrate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-    from pyopencode.store.migrate import CopyError, copy_sqlite_to_postgres, sqlite_source
-    from pyopencode.store.postgres import is_postgres_url
+    from pyopencode.store.copy import CopyError, copy_sqlite_to_postgres, sqlite_source
+    from pyopencode.store.url import is_postgres_url
 
     if not is_postgres_url(args.to):
         print(

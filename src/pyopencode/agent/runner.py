@@ -9,16 +9,13 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyopencode import ids
-from pyopencode import session as session_rules
 from pyopencode.agent.agents import get_agent
 from pyopencode.agent.loop import Loop, Runtime, Turn
 from pyopencode.bus import SESSION_ABORT, SESSION_HEARTBEAT, Bus, Event
 from pyopencode.errors import BadRequestError, NotFoundError
 from pyopencode.permission import Permissions
 from pyopencode.project import Instance
-from pyopencode.session import now_ms
-from pyopencode.store import Store
+from pyopencode.session.service import SessionService
 from pyopencode.tool import ToolError
 
 Json = dict[str, Any]
@@ -49,8 +46,8 @@ class _Work:
 class Runner:
     """One per server. Prompts on one session run in order; sessions run side by side."""
 
-    def __init__(self, store: Store, bus: Bus, status: dict[str, Json]) -> None:
-        self.store = store
+    def __init__(self, sessions: SessionService, bus: Bus, status: dict[str, Json]) -> None:
+        self.sessions = sessions
         self.bus = bus
         self.status = status
         self.permissions = Permissions(self._emit)
@@ -59,14 +56,14 @@ class Runner:
         self._places: dict[str, tuple[str, str]] = {}
         self._gone: set[str] = set()
         # A shared store carries status to every instance; sent in order by one task.
-        self._shared = store.shared
+        self._shared = sessions.shared
         self._current: dict[str, Json] = {}
         self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Sessions recently deleted anywhere, so a status queued before that is not sent after.
         self._deleted: OrderedDict[str, None] = OrderedDict()
         self._runtime = Runtime(
-            store=store,
+            sessions=sessions,
             permissions=self.permissions,
             emit=self._emit,
             set_status=self._set_status,
@@ -134,7 +131,7 @@ class Runner:
             if sid in self._gone or sid in self._deleted:
                 continue  # deleted meanwhile: nothing may follow its session.deleted
             try:
-                await self.store.broadcast(events)
+                await self.sessions.broadcast(events)
             except Exception as exc:  # the store may be down or closing; status is best effort
                 log.warning("could not broadcast %s: %s", events[0].type, exc)
 
@@ -269,20 +266,7 @@ class Runner:
 
     async def _aborted_reply(self, turn: Turn) -> Json | None:
         loop = Loop(self._runtime, turn)
-        turn.assistant = {
-            "id": ids.ascending("msg"),
-            "sessionID": turn.session["id"],
-            "role": "assistant",
-            "time": {"created": now_ms()},
-            "parentID": turn.user["id"],
-            "modelID": turn.model.model_id,
-            "providerID": turn.model.provider_id,
-            "mode": turn.agent.name,
-            "agent": turn.agent.name,
-            "path": {"cwd": turn.session["directory"], "root": turn.root},
-            "cost": 0,
-            "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
-        }
+        turn.assistant = turn.new_assistant()
         try:
             return await loop.aborted()
         except NotFoundError:
@@ -328,11 +312,9 @@ class Runner:
             worktree=parent_turn.root,
             vcs=None,
         )
-        child = await self.store.create_session(
-            session_rules.new_info(
-                instance,
-                {"parentID": parent["id"], "title": f"{description} (@{agent.name} subagent)"},
-            )
+        child = await self.sessions.create(
+            instance,
+            {"parentID": parent["id"], "title": f"{description} (@{agent.name} subagent)"},
         )
         info, parts = message_rules.user_message(
             child,
@@ -342,7 +324,7 @@ class Runner:
                 "parts": [{"type": "text", "text": prompt}],
             },
         )
-        await self.store.update_message(info, parts)
+        await self.sessions.update_message(info, parts)
         self._places[child["id"]] = (child["directory"], child["projectID"])
         turn = Turn(
             session=child,

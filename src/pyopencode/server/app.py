@@ -34,6 +34,7 @@ from pyopencode.server.routes import (
 )
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
+from pyopencode.session.service import SessionService
 from pyopencode.store import open_store
 
 
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
         store = await open_store(settings.store_url, bus)
-        app.state.pyopencode = State(settings=settings, store=store, bus=bus)
+        app.state.pyopencode = State(settings=settings, sessions=SessionService(store), bus=bus)
         try:
             yield
         finally:
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
     # authentication, limits, then the hot session routes ahead of FastAPI's own routing.
     if settings.hot_routes:
-        app.add_middleware(HotRoutes)
+        app.add_middleware(HotRoutes, trace=settings.hot_trace)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -126,6 +126,11 @@ def _unexpected(request: Request, exc: Exception) -> Response:
         type(exc).__name__,
         exc_info=exc,
     )
+    return unexpected()
+
+
+def unexpected() -> Response:
+    """The answer to a failure nobody anticipated; the details stay in the server log."""
     return named("UnknownError", "Unexpected server error. Check server logs for details.", 500)
 
 

@@ -44,7 +44,7 @@ async def resolve(state: State, directory: str | None) -> Instance:
                 except OSError as exc:
                     message = f"directory: {exc.strerror}"
                     raise BadRequestError(message, field="directory", kind="Query") from exc
-                await state.store.ensure_project(cached.project_json())
+                await state.sessions.ensure_project(cached.project_json())
                 if len(state.instances) >= MAX_CACHED_INSTANCES:
                     state.instances.pop(next(iter(state.instances)))
                 state.instances[path] = cached

@@ -39,6 +39,8 @@ class Settings:
     # Serve create/get/delete of a session ahead of FastAPI routing (server/hot.py). Off only
     # to compare the two paths (PYOPENCODE_HOT_ROUTES=0); answers are the same either way.
     hot_routes: bool = True
+    # Mark fast-path answers with a header (PYOPENCODE_HOT_TRACE=1), so tests can prove it served.
+    hot_trace: bool = False
 
     @property
     def store_url(self) -> str:

@@ -42,11 +42,11 @@ async def get_path(instance: CurrentInstance) -> Response:
     "/project", operation_id="project.list", tags=["project"], response_model=list[m.Project]
 )
 async def list_projects(state: AppState, instance: CurrentInstance) -> Response:
-    return raw_json(await state.store.list_projects())
+    return raw_json(await state.sessions.projects())
 
 
 @router.get(
     "/project/current", operation_id="project.current", tags=["project"], response_model=m.Project
 )
 async def current_project(state: AppState, instance: CurrentInstance) -> Response:
-    return json_response(await state.store.ensure_project(instance.project_json()))
+    return json_response(await state.sessions.ensure_project(instance.project_json()))

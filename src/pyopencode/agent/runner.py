@@ -17,15 +17,15 @@ from pyopencode.permission import Permissions
 from pyopencode.project import Instance
 from pyopencode.session.service import SessionService
 from pyopencode.tool import ToolError
+from pyopencode.vocab import Json, Place
 
-Json = dict[str, Any]
 log = logging.getLogger(__name__)
 
 ABORT_WAIT_SECONDS = 5.0
 # Prompts that may wait behind a running one on a session; more are refused, not stored.
 MAX_QUEUED = 64
 # With a shared store, the owner of a busy session repeats its status this often, so other
-# instances can drop it (server/state.py, STATUS_TTL_SECONDS) when the owner dies.
+# instances can drop it (session/status.py, STATUS_TTL_SECONDS) when the owner dies.
 HEARTBEAT_SECONDS = 5.0
 
 
@@ -53,7 +53,7 @@ class Runner:
         self.permissions = Permissions(self._emit)
         self._work: dict[str, _Work] = {}
         # Where each active session lives, so ephemeral events reach the right subscribers.
-        self._places: dict[str, tuple[str, str]] = {}
+        self._places: dict[str, Place] = {}
         self._gone: set[str] = set()
         # A shared store carries status to every instance; sent in order by one task.
         self._shared = sessions.shared
@@ -83,9 +83,12 @@ class Runner:
     def _emit(self, session_id: str, kind: str, properties: Json) -> None:
         if session_id in self._gone:
             return  # nothing about a deleted session may follow its session.deleted
-        place = self._places.get(session_id)
-        directory, project = place if place else (None, None)
+        directory, project = self._where(session_id)
         self.bus.publish([Event(kind, properties, directory=directory, project=project)])
+
+    def _where(self, session_id: str) -> tuple[str | None, str | None]:
+        place = self._places.get(session_id)
+        return (place.directory, place.project) if place else (None, None)
 
     def _set_status(self, session_id: str, status: Json) -> None:
         if session_id in self._gone:
@@ -102,9 +105,8 @@ class Runner:
             self._emit(session_id, "session.idle", {"sessionID": session_id})
 
     def _broadcast_status(self, session_id: str, status: Json) -> None:
-        """Every instance's State.status follows these (server/state.py), this one's included."""
-        place = self._places.get(session_id)
-        directory, project = place if place else (None, None)
+        """Every instance's status board follows these (session/status.py), this one's included."""
+        directory, project = self._where(session_id)
         events = [
             Event(
                 "session.status",
@@ -201,7 +203,7 @@ class Runner:
         work = self._work.get(session_id)
         if work is None:
             work = self._work[session_id] = _Work()
-            self._places[session_id] = (turn.session["directory"], turn.session["projectID"])
+            self._places[session_id] = Place.of(turn.session)
             work.queue.append(Job(turn, future))
             work.worker = asyncio.create_task(self._drain(session_id, work))
         else:
@@ -325,7 +327,7 @@ class Runner:
             },
         )
         await self.sessions.update_message(info, parts)
-        self._places[child["id"]] = (child["directory"], child["projectID"])
+        self._places[child["id"]] = Place.of(child)
         turn = Turn(
             session=child,
             user=info,

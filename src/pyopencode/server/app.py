@@ -35,7 +35,6 @@ from pyopencode.server.routes import (
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.session.service import SessionService
-from pyopencode.store import open_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,14 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
-        store = await open_store(settings.store_url, bus)
-        app.state.pyopencode = State(settings=settings, sessions=SessionService(store), bus=bus)
+        sessions = await SessionService.open(settings.store_url, bus)
+        app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         try:
             yield
         finally:
             bus.close_all()
             # Drains the writer queue first: writes already accepted still commit.
-            await store.close()
+            await sessions.close()
 
     app = FastAPI(
         title="pyopencode",

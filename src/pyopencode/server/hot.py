@@ -17,6 +17,7 @@ from pyopencode.model.session import SessionCreate
 from pyopencode.server import errors
 from pyopencode.server.instance import DIRECTORY_HEADER, MAX_DIRECTORY, chosen, resolve
 from pyopencode.server.json import send_json
+from pyopencode.server.params import MAX_ID
 from pyopencode.server.routes import session
 from pyopencode.server.state import State
 
@@ -91,7 +92,7 @@ class HotRoutes:
                         return
             elif path.startswith(_PREFIX):
                 session_id = path[_ID_AT:]
-                if len(session_id) <= session.MAX_ID and "/" not in session_id:
+                if len(session_id) <= MAX_ID and "/" not in session_id:
                     if method == "GET":
                         op = session.get
                     elif method == "DELETE":

@@ -14,10 +14,10 @@ import orjson
 
 from pyopencode import ids
 from pyopencode import session as rules
-from pyopencode.bus import Event
+from pyopencode.bus import Bus, Event
 from pyopencode.errors import BadRequestError, NotFoundError
 from pyopencode.session import events
-from pyopencode.store import Store, Tx, rows
+from pyopencode.store import Store, Tx, open_store, rows
 from pyopencode.store.rows import SessionQuery
 from pyopencode.vocab import Json, Place
 
@@ -46,6 +46,15 @@ async def _place(tx: Tx, session_id: str) -> Place:
 class SessionService:
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    @classmethod
+    async def open(cls, url: str, bus: Bus) -> SessionService:
+        """The service over the store that `url` names (migrated), publishing on `bus`."""
+        return cls(await open_store(url, bus))
+
+    async def close(self) -> None:
+        """Stop taking writes; those already accepted still commit."""
+        await self.store.close()
 
     @property
     def shared(self) -> bool:

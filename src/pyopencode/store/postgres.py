@@ -23,6 +23,7 @@ from pyopencode.errors import BadRequestError, NotFoundError, OpencodeError
 from pyopencode.store.base import ReadFn, Row, Store, Tx, WriteFn
 from pyopencode.store.migrate import upgrade_postgres
 from pyopencode.store.url import libpq_url
+from pyopencode.vocab import now_ms
 
 if TYPE_CHECKING:
     from psycopg.abc import Buffer
@@ -102,10 +103,6 @@ class PgTx(Tx):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         async with self.conn.cursor() as cur:
             await cur.executemany(_dialect(sql), rows)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _event_json(event: Event) -> bytes:
@@ -434,7 +431,7 @@ class PostgresStore(Store):
             if len(body) < NOTIFY_LIMIT:
                 notes.append(body.decode())
             else:
-                stored.append((event.id, _now_ms(), body.decode()))
+                stored.append((event.id, now_ms(), body.decode()))
                 notes.append(orjson.dumps({"ref": event.id}).decode())
         if stored:
             await conn.execute(
@@ -456,7 +453,7 @@ class PostgresStore(Store):
         if now - self._last_prune < PRUNE_INTERVAL_S:
             return
         self._last_prune = now
-        self._track(asyncio.ensure_future(self.prune_payloads(_now_ms() - PAYLOAD_RETENTION_MS)))
+        self._track(asyncio.ensure_future(self.prune_payloads(now_ms() - PAYLOAD_RETENTION_MS)))
 
     async def prune_payloads(self, before_ms: int) -> int:
         """Delete stored payloads older than `before_ms`, a batch per statement; returns how many.

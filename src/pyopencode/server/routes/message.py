@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -13,13 +13,11 @@ from pyopencode.model import session as sm
 from pyopencode.model.message import Message, MessageWithParts, OutputFormat
 from pyopencode.model.part import Part, PartInput
 from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
+from pyopencode.server.params import MessageID, MessageQuery, PartID, SessionID
 from pyopencode.server.state import AppState
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
-SessionID = Annotated[str, Path(pattern=r"^ses", max_length=128)]
-MessageID = Annotated[str, Path(pattern=r"^msg", max_length=128)]
-PartID = Annotated[str, Path(pattern=r"^prt", max_length=128)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": sm.InvalidRequestError},
     404: {"model": sm.NotFoundError},
@@ -62,7 +60,7 @@ async def list_messages(
     sessionID: SessionID,
     # The spec's own bound (2**53 - 1); larger values would overflow SQLite's integers.
     limit: Annotated[int | None, Query(ge=0, le=9_007_199_254_740_991)] = None,
-    before: Annotated[str | None, Query(pattern=r"^msg", max_length=128)] = None,
+    before: MessageQuery = None,
 ) -> Response:
     return raw_json(await state.sessions.messages_raw(sessionID, limit, before))
 

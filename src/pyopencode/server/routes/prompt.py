@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body
 from starlette.responses import Response
 
 from pyopencode import message as rules
@@ -16,13 +16,13 @@ from pyopencode.bus import SESSION_ABORT, Event
 from pyopencode.model import session as sm
 from pyopencode.server.instance import resolve
 from pyopencode.server.json import JsonRoute, json_response, true_response
+from pyopencode.server.params import SessionID
 from pyopencode.server.routes.message import PromptInput, PromptResult
 from pyopencode.server.state import AppState, State
 from pyopencode.vocab import Json
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
-SessionID = Annotated[str, Path(pattern=r"^ses", max_length=128)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": sm.InvalidRequestError},
     404: {"model": sm.NotFoundError},

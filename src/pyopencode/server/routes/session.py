@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
 from pyopencode.errors import NotFoundError
@@ -14,13 +14,12 @@ from pyopencode.model.message import SnapshotFileDiff
 from pyopencode.project import Instance
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, raw_json
+from pyopencode.server.params import MAX_PATH, MessageQuery, SessionID
 from pyopencode.server.state import State, app_state
 from pyopencode.session.service import SessionQuery
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
-MAX_ID = 128
-SessionID = Annotated[str, Path(pattern=r"^ses", max_length=MAX_ID)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     400: {"model": m.InvalidRequestError},
     404: {"model": m.NotFoundError},
@@ -62,9 +61,9 @@ async def delete(state: State, session_id: str) -> bytes:
 async def list_sessions(
     request: Request,
     instance: CurrentInstance,
-    directory: Annotated[str | None, Query(max_length=4096)] = None,
+    directory: Annotated[str | None, Query(max_length=MAX_PATH)] = None,
     scope: Annotated[str | None, Query(pattern="^project$")] = None,
-    path: Annotated[str | None, Query(max_length=4096)] = None,
+    path: Annotated[str | None, Query(max_length=MAX_PATH)] = None,
     roots: Annotated[bool | None, Query()] = None,
     start: Annotated[float | None, Query(ge=0)] = None,
     search: Annotated[str | None, Query(max_length=1024)] = None,
@@ -194,7 +193,7 @@ async def session_todo(request: Request, sessionID: SessionID) -> Response:
 )
 async def session_diff(
     sessionID: SessionID,
-    messageID: Annotated[str | None, Query(pattern=r"^msg", max_length=128)] = None,
+    messageID: MessageQuery = None,
 ) -> Response:
     # pyopencode takes no file snapshots, so no message has a recorded diff: always empty, as
     # upstream answers when it has none stored (its spec has no 404 here). The UI asks for

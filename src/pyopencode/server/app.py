@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
-        sessions = await SessionService.open(settings.store_url, bus)
+        sessions = await SessionService.open(
+            settings.store_url, bus, write_timeout=settings.write_timeout_seconds
+        )
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         try:
             yield

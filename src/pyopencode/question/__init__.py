@@ -10,7 +10,7 @@ from typing import Any
 from pyopencode import ids
 from pyopencode.bus import Event
 from pyopencode.errors import NotFoundError
-from pyopencode.store import Store
+from pyopencode.session.service import SessionService
 
 Json = dict[str, Any]
 
@@ -29,9 +29,9 @@ class _Pending:
 
 @dataclass
 class Questions:
-    """Pending questions of one server; events go out through the store, after nothing else."""
+    """Pending questions of one server; events reach every instance sharing its store."""
 
-    store: Store
+    sessions: SessionService
     pending: dict[str, _Pending] = field(default_factory=dict)
 
     def requests(self) -> list[Json]:
@@ -39,7 +39,7 @@ class Questions:
 
     async def _publish(self, pending: _Pending, kind: str, properties: Json) -> None:
         event = Event(kind, properties, directory=pending.directory, project=pending.project)
-        await self.store.broadcast([event])
+        await self.sessions.broadcast([event])
 
     async def ask(
         self,
@@ -73,7 +73,7 @@ class Questions:
     async def _withdraw(self, pending: _Pending) -> None:
         """An aborted prompt's question is gone; a deleted session gets no event after its end."""
         session_id = pending.request["sessionID"]
-        if await self.store.get_session_info(session_id) is None:
+        if await self.sessions.get_raw(session_id) is None:
             return
         await self._publish(
             pending,
@@ -114,12 +114,12 @@ class Questions:
         )
 
 
-_SERVICES: weakref.WeakKeyDictionary[Store, Questions] = weakref.WeakKeyDictionary()
+_SERVICES: weakref.WeakKeyDictionary[SessionService, Questions] = weakref.WeakKeyDictionary()
 
 
-def service(store: Store) -> Questions:
-    """The one question registry of the server that owns `store`."""
-    questions = _SERVICES.get(store)
+def service(sessions: SessionService) -> Questions:
+    """The one question registry of the server that owns `sessions`."""
+    questions = _SERVICES.get(sessions)
     if questions is None:
-        questions = _SERVICES[store] = Questions(store)
+        questions = _SERVICES[sessions] = Questions(sessions)
     return questions

@@ -79,14 +79,14 @@ class Question(Tool):
     async def run(self, args: Json, ctx: ToolContext) -> ToolResult:
         questions = _questions(args)
         await ctx.ask("question", ["*"], {"questions": questions})
-        info = await ctx.store.get_session_info(ctx.session_id)
+        info = await ctx.sessions.get(ctx.session_id)
         try:
-            answers = await question.service(ctx.store).ask(
+            answers = await question.service(ctx.sessions).ask(
                 ctx.session_id,
                 questions,
                 tool={"messageID": ctx.message_id, "callID": ctx.call_id},
                 directory=ctx.directory,
-                project=(info or {}).get("projectID"),
+                project=info.get("projectID"),
             )
         except question.QuestionRejectedError as exc:
             # Like a rejected permission: the prompt stops here rather than carrying on.

@@ -32,7 +32,7 @@ def _not_found(request_id: str, exc: NotFoundError) -> Response:
 
 @router.get("/question", operation_id="question.list")
 async def list_questions(state: AppState) -> Response:
-    return json_response(question.service(state.store).requests())
+    return json_response(question.service(state.sessions).requests())
 
 
 @router.post("/question/{requestID}/reply", operation_id="question.reply")
@@ -40,7 +40,7 @@ async def reply(
     state: AppState, requestID: RequestID, body: Annotated[QuestionReply, Body()]
 ) -> Response:
     try:
-        await question.service(state.store).reply(requestID, body.answers)
+        await question.service(state.sessions).reply(requestID, body.answers)
     except NotFoundError as exc:
         return _not_found(requestID, exc)
     return true_response()
@@ -49,7 +49,7 @@ async def reply(
 @router.post("/question/{requestID}/reject", operation_id="question.reject")
 async def reject(state: AppState, requestID: RequestID) -> Response:
     try:
-        await question.service(state.store).reject(requestID)
+        await question.service(state.sessions).reject(requestID)
     except NotFoundError as exc:
         return _not_found(requestID, exc)
     return true_response()

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
-from pyopencode.errors import NotFoundError
 from pyopencode.server.json import JsonRoute, json_response
 from pyopencode.server.state import app_state
 
@@ -21,8 +20,7 @@ DISABLED = (
 
 
 async def _refuse(request: Request, session_id: str) -> Response:
-    if await app_state(request).store.get_session(session_id) is None:
-        raise NotFoundError.session(session_id)
+    await app_state(request).sessions.get(session_id)  # NotFoundError for an unknown one
     return json_response({"name": "BadRequest", "data": {"message": DISABLED}}, 400)
 
 

@@ -19,6 +19,7 @@ from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
 from pyopencode.server.routes import (
     agent,
+    command,
     config,
     event,
     experimental,
@@ -27,7 +28,11 @@ from pyopencode.server.routes import (
     permission,
     prompt,
     provider,
+    question,
     session,
+    share,
+    skill,
+    tool,
     tooling,
     tui,
     vcs,
@@ -71,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
     for module in (tui, experimental, tooling, vcs):
+        app.include_router(module.router)
+    for module in (command, skill, question, tool, share):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

@@ -9,10 +9,11 @@ from pyopencode.tool.ls import List
 from pyopencode.tool.read import Read
 from pyopencode.tool.task import Task
 from pyopencode.tool.todo import TodoRead, TodoWrite
+from pyopencode.tool.validate import Validated
 from pyopencode.tool.write import Write
 
 ALL: dict[str, Tool] = {
-    t.name: t
+    t.name: Validated(t)
     for t in (
         Bash(),
         Edit(),

@@ -53,7 +53,7 @@ def _escapes(outside: Path) -> list[Json]:
         ("bash", {"command": "cat secret.txt", "workdir": "link_dir"}),
         ("bash", {"command": "cat secret.txt", "workdir": "../outside"}),
     ]
-    return [{"id": f"call_{i}", "name": name, "input": args} for i, (name, args) in enumerate(calls)]
+    return [{"id": f"call_{i}", "name": n, "input": a} for i, (n, a) in enumerate(calls)]
 
 
 # Searches of the project itself: symlinks out of it are not followed.

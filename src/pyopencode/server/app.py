@@ -18,7 +18,7 @@ from pyopencode.server.guard import RequestGuard
 from pyopencode.server.hot import HotRoutes
 from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
-from pyopencode.server.query import FirstQueryValue
+from pyopencode.server.query import RepeatedQuery
 from pyopencode.server.routes import (
     agent,
     config,
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (tui, experimental, tooling, vcs):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, the
-    # Host/Origin/content-type guard, one value per query parameter, CORS (so
+    # Host/Origin/content-type guard, repeated query parameters (400), CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
     # authentication, limits, then the hot session routes ahead of FastAPI's own routing.
     if settings.hot_routes:
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["authorization", "content-type", "last-event-id", DIRECTORY_HEADER],
             max_age=600,
         )
-    app.add_middleware(FirstQueryValue)
+    app.add_middleware(RepeatedQuery)
     app.add_middleware(
         RequestGuard,
         check_host=settings.check_host,

@@ -14,9 +14,11 @@ from pyopencode.bus import Bus
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
 from pyopencode.server.auth import BasicAuth
+from pyopencode.server.guard import RequestGuard
 from pyopencode.server.hot import HotRoutes
 from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
+from pyopencode.server.query import RepeatedQuery
 from pyopencode.server.routes import (
     agent,
     command,
@@ -47,7 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
+        bus = Bus(
+            max_queue=settings.sse_queue_size,
+            buffer_size=settings.event_buffer_size,
+            max_queue_bytes=settings.sse_queue_bytes,
+            buffer_bytes=settings.event_buffer_bytes,
+        )
         sessions = await SessionService.open(
             settings.store_url, bus, write_timeout=settings.write_timeout_seconds
         )
@@ -79,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)
-    # Added innermost first; a request meets them in the reverse order: access log, CORS (so
+    # Added innermost first; a request meets them in the reverse order: access log, the
+    # Host/Origin/content-type guard, repeated query parameters (400), CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
     # authentication, limits, then the hot session routes ahead of FastAPI's own routing.
     if settings.hot_routes:
@@ -103,6 +111,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["authorization", "content-type", "last-event-id", DIRECTORY_HEADER],
             max_age=600,
         )
+    app.add_middleware(RepeatedQuery)
+    app.add_middleware(
+        RequestGuard,
+        check_host=settings.check_host,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.cors_origins,
+    )
     if settings.access_log:
         app.add_middleware(AccessLog)
     return app

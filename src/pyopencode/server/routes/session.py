@@ -25,6 +25,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": m.NotFoundError},
 }
 
+# Millisecond timestamps beyond JavaScript's exact integers (2**53 - 1) are refused with 400,
+# not turned into an integer the store cannot hold.
+MAX_START = 2**53 - 1
 # Upstream answers at most this many sessions when `limit` is not given.
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
@@ -65,7 +68,7 @@ async def list_sessions(
     scope: Annotated[str | None, Query(pattern="^project$")] = None,
     path: Annotated[str | None, Query(max_length=MAX_PATH)] = None,
     roots: Annotated[bool | None, Query()] = None,
-    start: Annotated[float | None, Query(ge=0)] = None,
+    start: Annotated[float | None, Query(ge=0, le=MAX_START, allow_inf_nan=False)] = None,
     search: Annotated[str | None, Query(max_length=1024)] = None,
     limit: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:

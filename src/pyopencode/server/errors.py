@@ -50,6 +50,8 @@ def invalid_request(message: str, kind: str | None, field: str | None) -> Respon
 # other operation uses `InvalidRequestError` ({_tag, message}).
 _NAMED_400 = {"session.list", "global.event", "global.health", "path.get", "project.list"}
 _NAMED_400 |= {"project.current", "session.diff"}
+_NAMED_400 |= {"file.list", "file.read", "file.status", "find.text", "find.files", "find.symbols"}
+_NAMED_400 |= {"vcs.get", "vcs.status", "vcs.diff", "vcs.diff.raw"}
 
 
 def _operation(request: Request) -> str | None:

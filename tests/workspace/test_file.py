@@ -77,9 +77,7 @@ def test_read_binary_is_base64_of_exact_bytes(api: httpx.Client, repo: Path) -> 
 @pytest.mark.parametrize(
     "path", ["../../etc/passwd", "/etc/passwd", "src/../../outside.txt", "escape", "escape/x"]
 )
-def test_escapes_are_forbidden(
-    api: httpx.Client, repo: Path, tmp_path: Path, path: str
-) -> None:
+def test_escapes_are_forbidden(api: httpx.Client, repo: Path, tmp_path: Path, path: str) -> None:
     outside = tmp_path / "outside"
     outside.mkdir(exist_ok=True)
     (outside / "x").write_text("outside secret")
@@ -107,7 +105,10 @@ def test_nul_byte_missing_directory_and_param_errors(api: httpx.Client) -> None:
     assert reference().response_problems("/file/content", "get", 400, response.json()) == []
     missing = api.get("/file/content", params={"path": "nope.txt"})
     assert missing.status_code == 404
-    assert missing.json() == {"name": "NotFoundError", "data": {"message": "File not found: nope.txt"}}
+    assert missing.json() == {
+        "name": "NotFoundError",
+        "data": {"message": "File not found: nope.txt"},
+    }
     assert api.get("/file", params={"path": "nope"}).status_code == 404
     assert api.get("/file/content", params={"path": "src"}).status_code == 400
     no_param = api.get("/file/content")

@@ -97,7 +97,10 @@ def _name_status(out: Result) -> list[tuple[str, str]]:
 def split_patches(text: str) -> list[str]:
     """A multi-file unified diff as one chunk per file, in git's (path) order."""
     starts = [m.start() for m in _DIFF_START.finditer(text)]
-    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+    if not starts:
+        return []
+    ends = [*starts[1:], len(text)]
+    return [text[a:b] for a, b in zip(starts, ends, strict=True)]
 
 
 async def changes(

@@ -72,7 +72,7 @@ async def _with_untracked(top: str) -> AsyncIterator[dict[str, str]]:
         yield env
 
 
-def _numstat(out: Result) -> dict[str, tuple[int, int]]:
+def numstat(out: Result) -> dict[str, tuple[int, int]]:
     counts: dict[str, tuple[int, int]] = {}
     for record in out.stdout.decode("utf-8", errors="replace").split("\0"):
         if not record:
@@ -86,7 +86,7 @@ def _numstat(out: Result) -> dict[str, tuple[int, int]]:
     return counts
 
 
-def _name_status(out: Result) -> list[tuple[str, str]]:
+def name_status(out: Result) -> list[tuple[str, str]]:
     fields = out.stdout.decode("utf-8", errors="replace").split("\0")
     pairs: list[tuple[str, str]] = []
     for i in range(0, len(fields) - 1, 2):
@@ -113,7 +113,7 @@ async def changes(
     base = await _base(top, mode)
     async with _with_untracked(top) as env:
         common = ["diff", base, "--no-renames", "--no-color", "--no-ext-diff", "-z"]
-        numstat, names = await asyncio.gather(
+        numstats, names = await asyncio.gather(
             git(*common, "--numstat", cwd=top, env=env),
             git(*common, "--name-status", cwd=top, env=env),
         )
@@ -131,9 +131,9 @@ async def changes(
                 env=env,
             )
             chunks = split_patches(raw.text())
-    counts = _numstat(numstat)
+    counts = numstat(numstats)
     found: list[Change] = []
-    for i, (letter, name) in enumerate(_name_status(names)):
+    for i, (letter, name) in enumerate(name_status(names)):
         added, removed = counts.get(name, (0, 0))
         patch = chunks[i] if patches and i < len(chunks) else None
         found.append(Change(name, added, removed, _STATUS.get(letter[:1], "modified"), patch))

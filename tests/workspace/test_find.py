@@ -89,3 +89,21 @@ def test_symbols_are_empty(api: httpx.Client) -> None:
     assert ok(api.get("/find/symbol", params={"query": "foo"}), "/find/symbol") == []
     doc = api.get("/doc").json()
     assert "language server" in doc["paths"]["/find/symbol"]["get"]["description"]
+
+
+def test_file_search_sees_changes_at_once(api: httpx.Client, repo: Path) -> None:
+    def search(query: str) -> list[object]:
+        return ok(api.get("/find/file", params={"query": query, "dirs": "false"}), "/find/file")
+
+    assert search("zebra") == []
+    (repo / "src" / "sub" / "zebra.txt").write_text("z")
+    assert search("zebra") == ["src/sub/zebra.txt"]
+    (repo / "src" / "sub" / "zebra.txt").rename(repo / "src" / "okapi.txt")
+    assert search("zebra") == [] and search("okapi") == ["src/okapi.txt"]
+    (repo / "empty").mkdir()
+    assert search("giraffe") == []
+    (repo / "empty" / "giraffe.md").write_text("g")
+    assert search("giraffe") == ["empty/giraffe.md"]
+    with (repo / ".gitignore").open("a") as fh:
+        fh.write("*.md\n")
+    assert search("giraffe") == []

@@ -4,38 +4,35 @@ from __future__ import annotations
 
 import asyncio
 
-from rapidfuzz import fuzz, process, utils
+from rapidfuzz import fuzz, process
 
-from pyopencode.file import ripgrep
+from pyopencode.file import index
 
 DEFAULT_LIMIT = 10
 # Weaker matches are noise, not results.
 MIN_SCORE = 60.0
 
 
-def _directories(files: list[str]) -> list[str]:
-    dirs: set[str] = set()
-    for name in files:
-        parts = name.split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            dirs.add("/".join(parts[:depth]) + "/")
-    return list(dirs)
-
-
-def _rank(query: str, choices: list[str], limit: int) -> list[str]:
+def _rank(query: str, listing: index.Listing, kinds: tuple[bool, bool], limit: int) -> list[str]:
+    want_files, want_dirs = kinds
+    names = listing.files + listing.directories
+    nfiles = len(listing.files)
+    allowed = range(0 if want_files else nfiles, len(names) if want_dirs else nfiles)
     if not query:
-        return sorted(choices, key=lambda c: (c.count("/") - c.endswith("/"), len(c), c))[:limit]
+        chosen = [names[i] for i in allowed]
+        return sorted(chosen, key=lambda c: (c.count("/") - c.endswith("/"), len(c), c))[:limit]
     scored = process.extract(
-        query,
-        choices,
+        query.lower(),
+        listing.lowered,
         scorer=fuzz.partial_ratio,
-        processor=utils.default_process,
+        processor=None,
         score_cutoff=MIN_SCORE,
         limit=None,
     )
     # Best score first; among equals the shorter (closer) path.
-    scored.sort(key=lambda item: (-item[1], len(item[0]), item[0]))
-    return [choice for choice, _, _ in scored[:limit]]
+    hits = [(score, names[i]) for _, score, i in scored if i in allowed]
+    hits.sort(key=lambda item: (-item[0], len(item[1]), item[1]))
+    return [name for _, name in hits[:limit]]
 
 
 async def files(
@@ -47,10 +44,6 @@ async def files(
     limit: int = DEFAULT_LIMIT,
 ) -> list[str]:
     """Paths under `directory` matching `query`: files, and directories (ending in `/`)."""
-    listed = await ripgrep.files(directory)
-    choices: list[str] = []
-    if kind != "directory":
-        choices.extend(listed)
-    if kind == "directory" or (kind is None and dirs):
-        choices.extend(_directories(listed))
-    return await asyncio.to_thread(_rank, query.strip(), choices, limit)
+    listing = await index.listing(directory)
+    kinds = (kind != "directory", kind == "directory" or (kind is None and dirs))
+    return await asyncio.to_thread(_rank, query.strip(), listing, kinds, limit)

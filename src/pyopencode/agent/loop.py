@@ -19,6 +19,7 @@ from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
 from pyopencode.provider import ResolvedModel
 from pyopencode.session import now_ms
+from pyopencode.snapshot import service as snapshots
 from pyopencode.store import Store
 
 Json = dict[str, Any]
@@ -232,7 +233,10 @@ class Loop:
         }
         turn.open_parts = {}
         await self._save_message()
-        await self._save_part(self._part("step-start"))
+        # Workspace snapshots (snapshot/): the files before this step, for diff and revert.
+        shadow = None if last else snapshots.shadow_for(session["projectID"], turn.root)
+        before = await snapshots.track(shadow)
+        await self._save_part(self._part("step-start", **({"snapshot": before} if before else {})))
 
         attempt = 0
         while True:
@@ -273,7 +277,16 @@ class Loop:
 
         tokens = _tokens(usage)
         cost = _cost(turn.model, usage)
-        await self._save_part(self._part("step-finish", reason=finish, cost=cost, tokens=tokens))
+        after: dict[str, str] = {}
+        changed = await snapshots.patch(shadow, before) if calls else None
+        if changed is not None:
+            if changed.files:
+                await self._save_part(self._part("patch", hash=changed.hash, files=changed.files))
+            end = await snapshots.track(shadow)
+            after = {"snapshot": end} if end else {}
+        await self._save_part(
+            self._part("step-finish", reason=finish, cost=cost, tokens=tokens, **after)
+        )
         assistant = turn.assistant
         assistant["tokens"] = tokens
         assistant["cost"] = cost

@@ -29,6 +29,7 @@ from pyopencode.server.routes import (
     permission,
     prompt,
     provider,
+    revert,
     session,
     tooling,
     tui,
@@ -36,6 +37,7 @@ from pyopencode.server.routes import (
 )
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
+from pyopencode.snapshot import service as snapshots
 from pyopencode.store import open_store
 
 
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
         store = await open_store(settings.store_url, bus)
+        snapshots.configure(settings.data_dir)
         app.state.pyopencode = State(settings=settings, store=store, bus=bus)
         try:
             yield
@@ -70,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs, file, find):
+    for module in (tui, experimental, tooling, vcs, file, find, revert):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

@@ -21,6 +21,7 @@ from pyopencode.server.json import JsonRoute, json_response, true_response
 from pyopencode.server.routes.message import PromptInput, PromptResult
 from pyopencode.server.state import AppState, State
 from pyopencode.session import now_ms
+from pyopencode.snapshot import revert as workspace_revert
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
@@ -62,6 +63,8 @@ async def _turn(state: State, session: Json, body: PromptInput) -> Turn:
         provider_id, model_id = provider.default_model(cfg)
     model = provider.resolve(cfg, provider_id, model_id)
     state.agent_runner().check_room(session["id"])
+    # Messages a revert set aside are removed for good now (snapshot/revert.py).
+    session = await workspace_revert.cleanup(state.store, session)
     # The session remembers the agent and model of its latest prompt, as upstream's does.
     session = await state.store.update_session(
         session["id"], lambda info: _remember(info, agent.name, provider_id, model_id)

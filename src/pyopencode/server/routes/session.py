@@ -10,7 +10,6 @@ from starlette.responses import Response
 from pyopencode import session as rules
 from pyopencode.errors import NotFoundError
 from pyopencode.model import session as m
-from pyopencode.model.message import SnapshotFileDiff
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
 from pyopencode.server.state import app_state
@@ -177,19 +176,3 @@ async def session_todo(request: Request, sessionID: SessionID) -> Response:
     if raw is None:
         raise NotFoundError.session(sessionID)
     return raw_json(raw)
-
-
-@router.get(
-    "/session/{sessionID}/diff",
-    operation_id="session.diff",
-    response_model=list[SnapshotFileDiff],
-    responses={400: {"model": m.BadRequestError}},
-)
-async def session_diff(
-    sessionID: SessionID,
-    messageID: Annotated[str | None, Query(pattern=r"^msg", max_length=128)] = None,
-) -> Response:
-    # pyopencode takes no file snapshots, so no message has a recorded diff: always empty, as
-    # upstream answers when it has none stored (its spec has no 404 here). The UI asks for
-    # this as soon as a session opens; a 404 would read as a failure.
-    return json_response([])

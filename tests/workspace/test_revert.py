@@ -107,7 +107,16 @@ def test_diff_revert_unrevert_and_next_prompt(agent: Agent, fake: FakeProvider) 
     project = agent.project
     sid = agent.session()
     script_edits(fake, project)
-    assert agent.prompt(sid, "edit things").status_code == 200
+    with EventRecorder(agent.server.url, str(project)) as events:
+        assert agent.prompt(sid, "edit things").status_code == 200
+        announced = events.wait_for(lambda e: e["type"] == "session.diff")
+        edited_events = [e for e in events.events if e["type"] == "file.edited"]
+    assert {e["properties"]["file"] for e in edited_events} == {
+        str(project / "a.txt"),
+        str(project / "new.txt"),
+    }
+    assert announced["properties"]["sessionID"] == sid
+    assert reference().problems(announced, reference().component("EventSessionDiff")) == []
     edited = {"a.txt": b"alpha v2\n", "new.txt": b"new v2\n"}
     assert (project / "a.txt").read_bytes() == edited["a.txt"]
     assert (project / "new.txt").read_bytes() == edited["new.txt"]
@@ -126,11 +135,15 @@ def test_diff_revert_unrevert_and_next_prompt(agent: Agent, fake: FakeProvider) 
         schema = reference().component(part["type"].title().replace("-", "") + "Part")
         assert reference().problems(part, schema) == []
 
+    summary = rows[0]["info"]["summary"]["diffs"]
+    assert [d["file"] for d in summary] == ["a.txt", "new.txt"]
+    assert reference().problems(rows[0]["info"], reference().component("UserMessage")) == []
     diff = agent.client.get(f"/session/{sid}/diff")
     assert diff.status_code == 200
     body = diff.json()
     assert reference().response_problems("/session/{sessionID}/diff", "get", 200, body) == []
     assert {d["file"]: d["status"] for d in body} == {"a.txt": "modified", "new.txt": "added"}
+    assert body == summary == announced["properties"]["diff"]
     patch = {d["file"]: d["patch"] for d in body}
     assert "Binary files a/a.txt and b/a.txt differ" in patch["a.txt"]
     assert "+new v2" in patch["new.txt"]

@@ -20,6 +20,7 @@ from pyopencode.permission import DeniedError, Permissions, RejectedError
 from pyopencode.provider import ResolvedModel
 from pyopencode.session import now_ms
 from pyopencode.snapshot import service as snapshots
+from pyopencode.snapshot.shadow import ShadowRepo
 from pyopencode.store import Store
 
 Json = dict[str, Any]
@@ -150,6 +151,9 @@ class Loop:
         self.turn = turn
         self.sid: str = turn.session["id"]
         self.blocked = False
+        # The turn's first and latest workspace snapshots, for its summary diffs.
+        self._snapshots: list[str] = []
+        self._shadow: ShadowRepo | None = None
 
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
@@ -181,11 +185,24 @@ class Loop:
             finish = await self._step(last=step >= max_steps)
             if self.blocked or finish != "tool-calls" or step >= max_steps:
                 break
+        await self._summarize()
         assert turn.assistant is not None
         raw = await self.rt.store.get_message(self.sid, turn.assistant["id"])
         if raw is None:
             raise NotFoundError.session(self.sid)
         return orjson.loads(raw)
+
+    async def _summarize(self) -> None:
+        """The user message's `summary.diffs` and a `session.diff` event, when files changed."""
+        if len(self._snapshots) < 2:
+            return
+        diffs = await snapshots.diff(self._shadow, self._snapshots[0], self._snapshots[-1])
+        if not diffs:
+            return
+        user = self.turn.user
+        user["summary"] = {**(user.get("summary") or {}), "diffs": diffs}
+        await self.rt.store.update_message(orjson.loads(orjson.dumps(user)))
+        self.rt.emit(self.sid, "session.diff", {"sessionID": self.sid, "diff": diffs})
 
     async def _history(self) -> list[Json]:
         raw = await self.rt.store.list_messages(self.sid, None, None)
@@ -236,6 +253,9 @@ class Loop:
         # Workspace snapshots (snapshot/): the files before this step, for diff and revert.
         shadow = None if last else snapshots.shadow_for(session["projectID"], turn.root)
         before = await snapshots.track(shadow)
+        if before is not None and not self._snapshots:
+            self._shadow = shadow
+            self._snapshots.append(before)
         await self._save_part(self._part("step-start", **({"snapshot": before} if before else {})))
 
         attempt = 0
@@ -282,8 +302,12 @@ class Loop:
         if changed is not None:
             if changed.files:
                 await self._save_part(self._part("patch", hash=changed.hash, files=changed.files))
+                for path in changed.files:
+                    self.rt.emit(self.sid, "file.edited", {"file": path})
             end = await snapshots.track(shadow)
             after = {"snapshot": end} if end else {}
+            if end:
+                self._snapshots.append(end)
         await self._save_part(
             self._part("step-finish", reason=finish, cost=cost, tokens=tokens, **after)
         )

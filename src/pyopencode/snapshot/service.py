@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from pyopencode.file.git import CommandTimeout
 from pyopencode.snapshot.shadow import Patch, ShadowRepo, SnapshotError
@@ -44,4 +45,15 @@ async def patch(shadow: ShadowRepo | None, since: str | None) -> Patch | None:
         return await shadow.patch(since)
     except (SnapshotError, CommandTimeout, OSError) as exc:
         log.warning("snapshot patch of %s failed: %s", shadow.worktree, exc)
+        return None
+
+
+async def diff(shadow: ShadowRepo | None, start: str | None, end: str | None) -> list[Any] | None:
+    """A turn's file diffs (SnapshotFileDiff), or None when there is nothing to report."""
+    if shadow is None or start is None or end is None:
+        return None
+    try:
+        return await shadow.diff(start, end)
+    except (SnapshotError, CommandTimeout, OSError) as exc:
+        log.warning("snapshot diff of %s failed: %s", shadow.worktree, exc)
         return None

@@ -19,8 +19,13 @@ def _rank(query: str, listing: index.Listing, kinds: tuple[bool, bool], limit: i
     nfiles = len(listing.files)
     allowed = range(0 if want_files else nfiles, len(names) if want_dirs else nfiles)
     if not query:
-        chosen = [names[i] for i in allowed]
-        return sorted(chosen, key=lambda c: (c.count("/") - c.endswith("/"), len(c), c))[:limit]
+        chosen: list[str] = []
+        for i in listing.nearest:
+            if i in allowed:
+                chosen.append(names[i])
+                if len(chosen) >= limit:
+                    break
+        return chosen
     scored = process.extract(
         query.lower(),
         listing.lowered,

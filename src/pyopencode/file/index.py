@@ -23,6 +23,8 @@ class Listing:
     files: list[str]
     directories: list[str]
     lowered: list[str]
+    # Indexes into files + directories, shallowest and shortest first: the empty query's answer.
+    nearest: list[int]
     watched: tuple[str, ...]
     signature: tuple[int, ...]
 
@@ -97,10 +99,10 @@ def _build(root: str, files: list[str], started: int) -> Listing:
     # filesystem's coarser clock.
     recent = started - RACE_SLACK_NS
     signature = tuple(-2 if m >= recent else m for m in _mtimes(watched))
-    return Listing(
-        files,
-        directories,
-        [*map(str.lower, files), *map(str.lower, directories)],
-        watched,
-        signature,
+    names = files + directories
+    nearest = sorted(
+        range(len(names)),
+        key=lambda i: (names[i].count("/") - names[i].endswith("/"), len(names[i]), names[i]),
     )
+    lowered = [name.lower() for name in names]
+    return Listing(files, directories, lowered, nearest, watched, signature)

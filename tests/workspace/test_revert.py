@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import jssdk
 from tests.agent.conftest import Agent, EventRecorder, provider_config
 from tests.agent.fakes import FakeProvider, Reply
 from tests.pg.conftest import database_url, pg_url  # noqa: F401
@@ -229,3 +230,34 @@ def test_revert_while_busy_is_refused(agent: Agent, fake: FakeProvider) -> None:
     thread.join(30)
     assert done.is_set()
     assert "revert" not in agent.client.get(f"/session/{sid}").json()
+
+
+SDK_REVERT = """
+import { createOpencodeClient } from "@opencode-ai/sdk";
+const client = createOpencodeClient({ baseUrl: process.env.BASE_URL, directory: process.env.DIR });
+const opts = { throwOnError: true };
+const id = process.env.SID;
+const diff = await client.session.diff({ path: { id }, ...opts });
+const reverted = await client.session.revert({
+  path: { id }, body: { messageID: process.env.MID }, ...opts,
+});
+const unreverted = await client.session.unrevert({ path: { id }, ...opts });
+const out = { diff: diff.data, reverted: reverted.data, unreverted: unreverted.data };
+console.log(JSON.stringify(out));
+"""
+
+
+# The SDK calls the same routes on either engine; the engine tests above cover both.
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_js_sdk_session_diff_revert_unrevert(
+    js_sdk: Path, agent: Agent, fake: FakeProvider, engine: str
+) -> None:
+    sid = agent.session()
+    script_edits(fake, agent.project)
+    assert agent.prompt(sid, "edit things").status_code == 200
+    mid = messages(agent, sid)[0]["info"]["id"]
+    out = jssdk.run(js_sdk, SDK_REVERT, agent.server.url, agent.project, SID=sid, MID=mid)
+    assert [d["file"] for d in out["diff"]] == ["a.txt", "new.txt"]
+    assert out["reverted"]["revert"]["messageID"] == mid
+    assert "revert" not in out["unreverted"]
+    assert (agent.project / "new.txt").read_bytes() == b"new v2\n"

@@ -49,9 +49,8 @@ async def run(
     stdin: bytes | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     max_output: int = DEFAULT_MAX_OUTPUT,
-    stop_after: int | None = None,
 ) -> Result:
-    """Run `argv`; `stop_after` ends it early once that many stdout lines have arrived."""
+    """Run `argv`; output past `max_output` is cut off, the process killed, `truncated` set."""
     full_env = {**os.environ, **(env or {})}
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -77,18 +76,12 @@ async def run(
         assert proc.stdout is not None
         chunks: list[bytes] = []
         size = 0
-        lines = 0
         while True:
             chunk = await proc.stdout.read(65536)
             if not chunk:
                 return b"".join(chunks), False
             chunks.append(chunk)
             size += len(chunk)
-            if stop_after is not None:
-                lines += chunk.count(b"\n")
-                if lines >= stop_after:
-                    stop()
-                    return b"".join(chunks), True
             if size > max_output:
                 stop()
                 return b"".join(chunks)[:max_output], True

@@ -36,6 +36,6 @@ def binary() -> str:
 
 async def files(directory: str) -> list[str]:
     """Every file under `directory` that `.gitignore` keeps, relative, in no set order."""
-    out = await run([binary(), "--files", "--null", *COMMON_ARGS], cwd=directory, stop_after=None)
+    out = await run([binary(), "--files", "--null", *COMMON_ARGS], cwd=directory)
     names = out.stdout.decode("utf-8", errors="replace").split("\0")
     return [name for name in names[:MAX_FILES] if name]

@@ -14,7 +14,7 @@ import pytest
 from tests import jssdk
 from tests.agent.conftest import Agent, EventRecorder, provider_config
 from tests.agent.fakes import FakeProvider, Reply
-from tests.pg.conftest import database_url, pg_url  # noqa: F401
+from tests.pg.conftest import pg_url  # noqa: F401
 from tests.schema import reference
 from tests.serverproc import RunningServer
 from tests.workspace.conftest import sh

@@ -3,30 +3,10 @@ remove the reverted messages for good when the next prompt arrives."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
-
 from pyopencode.errors import NotFoundError
+from pyopencode.session.service import SessionService
 from pyopencode.snapshot.shadow import Patch, ShadowRepo
-from pyopencode.store import Store
-
-Json = dict[str, Any]
-
-
-async def _messages(store: Store, session_id: str) -> list[Json]:
-    raw = await store.list_messages(session_id, None, None)
-    if raw is None:
-        raise NotFoundError.session(session_id)
-    rows: list[Json] = orjson.loads(raw)
-    return rows
-
-
-async def _session(store: Store, session_id: str) -> Json:
-    info = await store.get_session_info(session_id)
-    if info is None:
-        raise NotFoundError.session(session_id)
-    return info
+from pyopencode.vocab import Json
 
 
 def _reverted_patches(rows: list[Json], message_id: str, part_id: str | None) -> list[Patch]:
@@ -49,11 +29,15 @@ def _reverted_patches(rows: list[Json], message_id: str, part_id: str | None) ->
 
 
 async def revert(
-    store: Store, shadow: ShadowRepo | None, session_id: str, message_id: str, part_id: str | None
+    sessions: SessionService,
+    shadow: ShadowRepo | None,
+    session_id: str,
+    message_id: str,
+    part_id: str | None,
 ) -> Json:
     """Restore the files changed from `message_id` (or its `part_id`) on, and record it."""
-    info = await _session(store, session_id)
-    rows = await _messages(store, session_id)
+    info = await sessions.get(session_id)
+    rows = await sessions.messages(session_id)
     patches = _reverted_patches(rows, message_id, part_id)
     revert_info: Json = {"messageID": message_id}
     if part_id is not None:
@@ -73,12 +57,12 @@ async def revert(
     def apply(current: Json) -> Json:
         return {**current, "revert": revert_info}
 
-    return await store.update_session(session_id, apply)
+    return await sessions.update(session_id, apply)
 
 
-async def unrevert(store: Store, shadow: ShadowRepo | None, session_id: str) -> Json:
+async def unrevert(sessions: SessionService, shadow: ShadowRepo | None, session_id: str) -> Json:
     """Bring back the files as they were before the revert, and forget it."""
-    info = await _session(store, session_id)
+    info = await sessions.get(session_id)
     revert_info = info.get("revert")
     if not revert_info:
         return info
@@ -88,42 +72,43 @@ async def unrevert(store: Store, shadow: ShadowRepo | None, session_id: str) -> 
     def apply(current: Json) -> Json:
         return {k: v for k, v in current.items() if k != "revert"}
 
-    return await store.update_session(session_id, apply)
+    return await sessions.update(session_id, apply)
 
 
-async def cleanup(store: Store, session: Json) -> Json:
-    """Before a new prompt: delete the reverted messages (and parts) and clear `revert`."""
+async def cleanup(sessions: SessionService, session: Json, before: str) -> Json:
+    """When a new prompt (user message `before`) arrives: delete the reverted messages (and
+    parts) that precede it, and clear `revert`."""
     revert_info = session.get("revert")
     if not revert_info:
         return session
     sid = session["id"]
     message_id = revert_info["messageID"]
     part_id = revert_info.get("partID")
-    for row in await _messages(store, sid):
+    for row in await sessions.messages(sid):
         mid = row["info"]["id"]
-        if mid < message_id:
+        if mid < message_id or mid >= before:
             continue
         if mid == message_id and part_id is not None:
             for part in row["parts"]:
                 if part["id"] >= part_id:
-                    await store.delete_part(sid, mid, part["id"])
+                    await sessions.delete_part(sid, mid, part["id"])
             continue
-        await store.delete_message(sid, mid)
+        await sessions.delete_message(sid, mid)
 
     def apply(current: Json) -> Json:
         return {k: v for k, v in current.items() if k != "revert"}
 
-    return await store.update_session(sid, apply)
+    return await sessions.update(sid, apply)
 
 
 async def diff(
-    store: Store, shadow: ShadowRepo | None, session_id: str, message_id: str | None
+    sessions: SessionService, shadow: ShadowRepo | None, session_id: str, message_id: str | None
 ) -> list[Json]:
     """The files the session (or the turn of user message `message_id`) changed: from its
     first step's snapshot to its last one's."""
     if shadow is None:
         return []
-    rows = await _messages(store, session_id)
+    rows = await sessions.messages(session_id)
     start: str | None = None
     end: str | None = None
     for row in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -14,7 +14,8 @@ from pyopencode.model import session as m
 from pyopencode.model.message import SnapshotFileDiff
 from pyopencode.server.instance import resolve
 from pyopencode.server.json import JsonRoute, json_response
-from pyopencode.server.routes.session import NOT_FOUND, SessionID
+from pyopencode.server.params import MessageQuery, SessionID
+from pyopencode.server.routes.session import NOT_FOUND
 from pyopencode.server.state import AppState, State
 from pyopencode.snapshot import revert as workspace
 from pyopencode.snapshot import service as snapshots
@@ -30,9 +31,7 @@ class RevertInput(BaseModel):
 
 
 async def _shadow(state: State, session_id: str) -> ShadowRepo | None:
-    info = await state.store.get_session_info(session_id)
-    if info is None:
-        raise NotFoundError.session(session_id)
+    info = await state.sessions.get(session_id)
     instance = await resolve(state, info["directory"])
     return snapshots.shadow_for(instance.project_id, instance.worktree)
 
@@ -53,15 +52,15 @@ def _idle(state: State, session_id: str) -> None:
 async def session_diff(
     state: AppState,
     sessionID: SessionID,
-    messageID: Annotated[str | None, Query(pattern=r"^msg", max_length=128)] = None,
+    messageID: MessageQuery = None,
 ) -> Response:
     """Files changed by the session, or by the turn of user message `messageID`."""
-    info = await state.store.get_session_info(sessionID)
-    if info is None:
+    try:
+        shadow = await _shadow(state, sessionID)
+        return json_response(await workspace.diff(state.sessions, shadow, sessionID, messageID))
+    except NotFoundError:
         # Upstream's spec has no 404 here; an unknown session has changed nothing.
         return json_response([])
-    shadow = await _shadow(state, sessionID)
-    return json_response(await workspace.diff(state.store, shadow, sessionID, messageID))
 
 
 @router.post(
@@ -77,7 +76,7 @@ async def session_revert(
     next prompt, which removes them."""
     _idle(state, sessionID)
     shadow = await _shadow(state, sessionID)
-    info = await workspace.revert(state.store, shadow, sessionID, body.messageID, body.partID)
+    info = await workspace.revert(state.sessions, shadow, sessionID, body.messageID, body.partID)
     return json_response(info)
 
 
@@ -91,4 +90,4 @@ async def session_unrevert(state: AppState, sessionID: SessionID) -> Response:
     """Bring back the files as they were before the revert, and clear it."""
     _idle(state, sessionID)
     shadow = await _shadow(state, sessionID)
-    return json_response(await workspace.unrevert(state.store, shadow, sessionID))
+    return json_response(await workspace.unrevert(state.sessions, shadow, sessionID))

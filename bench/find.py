@@ -29,7 +29,7 @@ QUERIES = [
     ("find.text", "/find", {"pattern": "needle_[0-9]+"}),
     ("find.text", "/find", {"pattern": "unmatched_token_zz"}),
     ("find.files", "/find/file", {"query": "widget"}),
-    ("find.files", "/find/file", {"query": "srvcl"}),
+    ("find.files", "/find/file", {"query": "rendpars"}),
 ]
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import LCSseq
 
 from pyopencode.file import index
 
 DEFAULT_LIMIT = 10
-# Weaker matches are noise, not results.
-MIN_SCORE = 60.0
 
 
 def _rank(query: str, listing: index.Listing, kinds: tuple[bool, bool], limit: int) -> list[str]:
@@ -26,18 +26,27 @@ def _rank(query: str, listing: index.Listing, kinds: tuple[bool, bool], limit: i
                 if len(chosen) >= limit:
                     break
         return chosen
+    needle = query.lower()
+    # A fuzzy finder's notion of a match: the query's characters in order (the longest
+    # common subsequence), a quarter of them allowed missing. Bit-parallel, so cheap.
     scored = process.extract(
-        query.lower(),
+        needle,
         listing.lowered,
-        scorer=fuzz.partial_ratio,
+        scorer=LCSseq.similarity,
         processor=None,
-        score_cutoff=MIN_SCORE,
+        score_cutoff=len(needle) - len(needle) // 4,
         limit=None,
     )
-    # Best score first; among equals the shorter (closer) path.
-    hits = [(score, names[i]) for _, score, i in scored if i in allowed]
-    hits.sort(key=lambda item: (-item[0], len(item[1]), item[1]))
-    return [name for _, name in hits[:limit]]
+    # More of the query first; then the query as one piece; then the shorter path.
+    hits = heapq.nsmallest(
+        limit,
+        (
+            (-score, needle not in listing.lowered[i], len(names[i]), names[i])
+            for _, score, i in scored
+            if i in allowed
+        ),
+    )
+    return [hit[3] for hit in hits]
 
 
 async def files(

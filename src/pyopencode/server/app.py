@@ -25,12 +25,15 @@ from pyopencode.server.routes import (
     config,
     event,
     experimental,
+    file,
+    find,
     message,
     meta,
     permission,
     prompt,
     provider,
     question,
+    revert,
     session,
     share,
     skill,
@@ -42,6 +45,7 @@ from pyopencode.server.routes import (
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.session.service import SessionService
+from pyopencode.snapshot import service as snapshots
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = await SessionService.open(
             settings.store_url, bus, write_timeout=settings.write_timeout_seconds
         )
+        snapshots.configure(settings.data_dir)
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         try:
             yield
@@ -82,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs):
+    for module in (tui, experimental, tooling, vcs, file, find, revert):
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)

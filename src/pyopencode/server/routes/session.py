@@ -10,11 +10,10 @@ from starlette.responses import Response
 
 from pyopencode.errors import NotFoundError
 from pyopencode.model import session as m
-from pyopencode.model.message import SnapshotFileDiff
 from pyopencode.project import Instance
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, raw_json
-from pyopencode.server.params import MAX_PATH, MessageQuery, SessionID
+from pyopencode.server.params import MAX_PATH, SessionID
 from pyopencode.server.state import State, app_state
 from pyopencode.session.service import SessionQuery
 
@@ -186,19 +185,3 @@ async def fork_session(
 async def session_todo(request: Request, sessionID: SessionID) -> Response:
     state = app_state(request)
     return raw_json(await state.sessions.todos_raw(sessionID))
-
-
-@router.get(
-    "/session/{sessionID}/diff",
-    operation_id="session.diff",
-    response_model=list[SnapshotFileDiff],
-    responses={400: {"model": m.BadRequestError}},
-)
-async def session_diff(
-    sessionID: SessionID,
-    messageID: MessageQuery = None,
-) -> Response:
-    # pyopencode takes no file snapshots, so no message has a recorded diff: always empty, as
-    # upstream answers when it has none stored (its spec has no 404 here). The UI asks for
-    # this as soon as a session opens; a 404 would read as a failure.
-    return json_response([])

@@ -182,7 +182,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from pyopencode.benchcmd import run_bench
+    from pyopencode.bench.command import run_bench
 
     # The driver's own collection pauses would read as server latency.
     _tune_gc()

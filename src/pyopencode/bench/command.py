@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 
+from pyopencode.bench import agentcmd, session
 from pyopencode.bench import report as tables
-from pyopencode.bench import session
 
 DEFAULT_CONCURRENCY = (1, 8, 32, 64)
 DEFAULT_LIST_SIZES = (1_000, 10_000, 100_000)
@@ -50,6 +50,8 @@ class Target:
 
 
 def _problem(args: argparse.Namespace) -> str | None:
+    if not args.url:
+        return "a server URL is required"
     counts = [args.ops, args.list_requests, args.repeat, args.list_limit]
     counts += [*args.concurrency, *args.list_concurrency, *args.list_sizes]
     if min(counts) < 1:
@@ -498,6 +500,8 @@ def run_bench(args: argparse.Namespace) -> int:
     Returns 0, 1 if any request failed, 2 if the server could not be used, 130 if interrupted
     (after cleaning up and writing the partial results).
     """
+    if getattr(args, "workload", "sessions") == "agent":
+        return agentcmd.run(args)
     problem = _problem(args)
     if problem:
         console.print(f"pyopencode bench: {problem}", markup=False)

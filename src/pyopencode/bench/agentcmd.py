@@ -173,6 +173,23 @@ async def _run_all(
             t.info = await _server_info(t)
         try:
             with _progress() as progress:
+                for t in targets:
+                    # One untimed turn first: servers load provider packages on first use.
+                    warm = await agent.run_agent(
+                        t.url,
+                        1,
+                        rounds=1,
+                        chunks=args.agent_chunks,
+                        tag=tag,
+                        label=f"{t.label} warm-up",
+                        pid=None,
+                        directory=directory,
+                        track=t.live,
+                        progress=progress,
+                    )
+                    for sample in warm.error_samples:
+                        console.print(f"  warm-up: {sample}", style="red", markup=False)
+                    await agent.delete_sessions(t.url, t.live, directory)
                 for concurrency in args.agent_concurrency:
                     for t in targets:
                         r = await agent.run_agent(

@@ -75,6 +75,7 @@ class ModelServer:
         self._server: asyncio.Server | None = None
         self._sequence = itertools.count(1)
         self._calls = itertools.count(1)
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -88,6 +89,12 @@ class ModelServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            # Idle keep-alive connections end with EOF, so their handlers return rather than
+            # being cancelled at loop shutdown.
+            for writer in list(self._writers):
+                writer.close()
+            for _ in range(3):
+                await asyncio.sleep(0)
             await self._server.wait_closed()
 
     async def __aenter__(self) -> ModelServer:
@@ -98,6 +105,7 @@ class ModelServer:
 
     # --- HTTP/1.1, one request per connection is enough for a client that may reuse them
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -127,6 +135,7 @@ class ModelServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     async def _send_json(self, writer: asyncio.StreamWriter, status: int, body: Json) -> None:

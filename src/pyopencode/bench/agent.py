@@ -31,6 +31,7 @@ PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
 # After the last prompt answers, how long subscribers may take to deliver what is still queued.
 DRAIN_S = 10.0
 QUIET_S = 0.5
+DELETE_TIMEOUT_S = 30.0
 _DELTA = b"message.part.delta"
 
 
@@ -454,7 +455,12 @@ async def delete_sessions(url: str, ids: set[str], directory: str | None) -> int
 
         async def one(sid: str) -> None:
             nonlocal failed
-            resp = await client.delete(f"/session/{sid}")
+            try:
+                # Bounded: a server may hold a delete behind a turn still running.
+                resp = await client.delete(f"/session/{sid}", timeout=DELETE_TIMEOUT_S)
+            except httpx.HTTPError:
+                failed += 1
+                return
             if resp.status_code in (200, 404):
                 ids.discard(sid)
             else:

@@ -225,8 +225,13 @@ async def _run_all(
                         await agent.delete_sessions(t.url, t.live, directory)
         finally:
             for t in targets:
-                if t.live:
-                    await agent.delete_sessions(t.url, t.live, directory)
+                if t.live and await agent.delete_sessions(t.url, t.live, directory):
+                    console.print(
+                        f"{t.label}: {len(t.live)} bench sessions could not be deleted; remove"
+                        f" them later with `pyopencode bench {t.url} --purge`",
+                        style="yellow",
+                        markup=False,
+                    )
         console.print(
             f"model server answered {model.stats.tool_calls} tool calls, {model.stats.answers}"
             f" answers, {model.stats.other} other requests"

@@ -293,6 +293,29 @@ def markdown(results: Sequence[dict[str, Any]], fanouts: Sequence[dict[str, Any]
     return "\n".join(lines) + "\n"
 
 
+def render(report: dict[str, Any]) -> str:
+    """The Markdown record of one run: where and when it ran, with what, and its tables."""
+    meta, params = report["machine"], report["params"]
+    lines = ["# Agent workload", ""]
+    lines.append(
+        f"- date: {meta.get('date')}; machine: {meta.get('platform')}, {meta.get('cpu_count')}"
+        f" CPUs, Python {meta.get('python')}"
+    )
+    lines.append(
+        f"- load average (1, 5, 15 min) at start {meta.get('loadavg_at_start')}, at end"
+        f" {meta.get('loadavg_at_end')}"
+    )
+    for server in report["servers"]:
+        version = (server.get("health") or {}).get("version", "?")
+        lines.append(f"- {server['label']}: {server['url']}, version {version}")
+    lines.append(
+        f"- {params['chunks']} chunks per answer, {params['rounds']} prompt(s) per session,"
+        f" sessions {params['concurrency']}; fan-out: {params['fanout_subscribers']}"
+        f" subscribers while {params['fanout_sessions']} sessions prompt"
+    )
+    return "\n".join(lines) + "\n\n" + markdown(report["results"], report["fanout"])
+
+
 def _ratio(num: float, den: float) -> str:
     return f"{num / den:.2f}x" if den > 0 else "n/a"
 
@@ -365,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out or Path(f"pyopencode-bench-agent-{stamp}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    out.with_suffix(".md").write_text(table)
+    out.with_suffix(".md").write_text(render(report))
     console.rule("results")
     console.print(table, markup=False)
     console.print(f"wrote {out}, {out.with_suffix('.md')}", markup=False)

@@ -74,7 +74,7 @@ def test_agent_bench_two_servers(tmp_path: Path) -> None:
             (label, c) for c in CONCURRENCY for label in ("one", "two")
         ]
         for r in rows:
-            assert r["errors"] == 0, r["error_samples"]
+            assert r["errors"] == 0 and not r["event_stream_ended"], r["error_samples"]
             assert r["prompts"] == r["concurrency"] * ROUNDS
             # Every stamped chunk the model wrote came back out of /event exactly once.
             assert r["chunks_seen"] == r["chunks_expected"] == r["prompts"] * CHUNKS, r

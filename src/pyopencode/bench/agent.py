@@ -63,6 +63,9 @@ class AgentResult:
     chunk_p50_ms: float
     chunk_p99_ms: float
     chunk_max_ms: float
+    # The server ended the /event stream while the turns ran (pyopencode closes a subscriber
+    # whose bounded queue overflows): the chunks after that were never delivered to it.
+    event_stream_ended: bool = False
     cpu_s: float | None = None
     cpu_per_prompt_s: float | None = None
     rss_peak_mb: float | None = None
@@ -325,10 +328,12 @@ async def run_agent(
                 lambda: collector.last_arrival, lambda: len(collector.latencies_ms) >= expected
             )
         finally:
+            ended = reader.done()
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
     ok = sorted(latencies)
+    notes = ["the server ended the /event stream during the run"] if ended else []
     chunk_ms = sorted(collector.latencies_ms)
     cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
     return AgentResult(
@@ -347,11 +352,12 @@ async def run_agent(
         chunk_p50_ms=percentile(chunk_ms, 50),
         chunk_p99_ms=percentile(chunk_ms, 99),
         chunk_max_ms=chunk_ms[-1] if chunk_ms else 0.0,
+        event_stream_ended=ended,
         cpu_s=cpu,
         cpu_per_prompt_s=cpu / len(ok) if cpu is not None and ok else None,
         rss_peak_mb=sampler.peak_mb,
         client_cpu=client_cpu,
-        error_samples=errors[:ERROR_SAMPLES],
+        error_samples=(notes + errors)[:ERROR_SAMPLES],
         params={"rounds": rounds, "chunks": chunks, "sessions": concurrency},
         session_ids=ids,
     )

@@ -131,7 +131,7 @@ def _progress() -> Progress:
 
 
 def _show(r: dict[str, Any]) -> None:
-    style = "red" if r["errors"] else "green"
+    style = "red" if r["errors"] or r["chunks_seen"] < r["chunks_expected"] else "green"
     cpu = r.get("cpu_per_prompt_s")
     rss = r.get("rss_peak_mb")
     console.print(
@@ -392,7 +392,8 @@ def run(args: argparse.Namespace) -> int:
     console.rule("results")
     console.print(table, markup=False)
     console.print(f"wrote {out}, {out.with_suffix('.md')}", markup=False)
-    bad = sum(r["errors"] for r in results) + sum(
+    # A chunk that never reached the subscriber is a failure too, not only a failed prompt.
+    bad = sum(r["errors"] + r["chunks_expected"] - r["chunks_seen"] for r in results) + sum(
         f["errors"] + f["subscriber_errors"] + f["subscribers_short"] for f in fanouts
     )
     if interrupted:

@@ -388,6 +388,9 @@ async def run_fanout(
         except Exception as exc:
             sub_errors.append(f"{type(exc).__name__}: {exc}")
             ready.set()
+        else:
+            # Only the bench ends a subscription (by cancelling it): the server closed this one.
+            sub_errors.append("the server ended the /event stream")
 
     async with _client(url, sessions, directory) as client:
         ids = await _create_sessions(client, sessions, tag, "fanout", track)

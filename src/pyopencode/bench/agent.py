@@ -29,7 +29,7 @@ from pyopencode.bench.sse import subscribe
 ERROR_SAMPLES = 5
 PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
 # After the last prompt answers, how long subscribers may take to deliver what is still queued.
-DRAIN_S = 10.0
+DRAIN_S = 30.0
 QUIET_S = 0.5
 DELETE_TIMEOUT_S = 30.0
 _DELTA = b"message.part.delta"
@@ -264,9 +264,11 @@ async def _prompt_sessions(
     return latencies, errors
 
 
-async def _drain(last_arrivals: Callable[[], float], done: Callable[[], bool]) -> None:
-    """Wait until subscribers have all they should (`done`) or went quiet, at most DRAIN_S."""
-    deadline = perf_counter() + DRAIN_S
+async def _drain(
+    last_arrivals: Callable[[], float], done: Callable[[], bool], limit_s: float = DRAIN_S
+) -> None:
+    """Wait until subscribers have all they should (`done`) or went quiet, at most `limit_s`."""
+    deadline = perf_counter() + limit_s
     while perf_counter() < deadline and not done():
         if perf_counter() - last_arrivals() > QUIET_S:
             return
@@ -374,6 +376,7 @@ async def run_fanout(
     directory: str | None,
     track: set[str],
     progress: Progress | None = None,
+    drain_s: float = DRAIN_S,
 ) -> FanoutResult:
     """`subscribers` readers on `/event` while `sessions` sessions prompt once each."""
     readers = [CountingSubscriber() for _ in range(subscribers)]
@@ -421,7 +424,7 @@ async def run_fanout(
             def last() -> float:
                 return max(r.last_arrival for r in readers)
 
-            await _drain(last, lambda: min(r.deltas for r in readers) >= expected)
+            await _drain(last, lambda: min(r.deltas for r in readers) >= expected, drain_s)
             elapsed = max(last(), start_t) - start_t
             client_cpu = (process_time() - client0) / elapsed if elapsed > 0 else 0.0
         finally:

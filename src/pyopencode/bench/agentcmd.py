@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--fanout-sessions", type=int, default=16, help="sessions prompting during fan-out"
     )
+    group.add_argument(
+        "--fanout-drain",
+        type=float,
+        default=agent.DRAIN_S,
+        help="seconds subscribers may take, after the last prompt answers, to receive every"
+        f" delta; a subscriber still short then counts as failed (default {agent.DRAIN_S:g})",
+    )
     group.add_argument("--no-fanout", action="store_true", help="skip the fan-out workload")
     group.add_argument("--pid", type=int, help="pid of server A, for CPU time and RSS")
     group.add_argument("--vs-pid", type=int, help="pid of server B, for CPU time and RSS")
@@ -219,6 +226,7 @@ async def _run_all(
                             directory=directory,
                             track=t.live,
                             progress=progress,
+                            drain_s=args.fanout_drain,
                         )
                         fanouts.append(f.to_dict())
                         _show_fanout(f.to_dict())

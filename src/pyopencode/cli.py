@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from pyopencode import __version__
+from pyopencode.bench.agentcmd import add_arguments as add_agent_arguments
 from pyopencode.server.settings import Settings, default_data_dir
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -227,7 +228,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from pyopencode.benchcmd import run_bench
+    from pyopencode.bench.command import run_bench
 
     # The driver's own collection pauses would read as server latency.
     _tune_gc()
@@ -414,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd = commands.add_parser(
         "bench", help="benchmark one OpenCode-compatible server, or two A/B (--vs)"
     )
-    bench_cmd.add_argument("url", help="base URL of server A, e.g. http://127.0.0.1:4096")
+    bench_cmd.add_argument(
+        "url", nargs="?", help="base URL of server A, e.g. http://127.0.0.1:4096"
+    )
     bench_cmd.add_argument(
         "--vs", metavar="URL2", help="base URL of server B, run alternately with A"
     )
@@ -481,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         " in flight behind), or one shared httpx client",
     )
     bench_cmd.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
+    add_agent_arguments(bench_cmd)
     bench_cmd.set_defaults(run=bench)
     return parser
 

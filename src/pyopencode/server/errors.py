@@ -50,6 +50,7 @@ def invalid_request(message: str, kind: str | None, field: str | None) -> Respon
 # other operation uses `InvalidRequestError` ({_tag, message}).
 _NAMED_400 = {"session.list", "global.event", "global.health", "path.get", "project.list"}
 _NAMED_400 |= {"project.current", "session.diff"}
+_NAMED_400 |= {"pty.shells", "pty.list", "pty.get", "pty.remove", "pty.connectToken"}
 
 
 def _operation(request: Request) -> str | None:

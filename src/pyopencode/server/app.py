@@ -33,11 +33,13 @@ from pyopencode.server.routes import (
     session,
     tooling,
     tui,
+    tui_control,
     vcs,
 )
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.store import open_store
+from pyopencode.tui import ControlQueue
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = await open_store(settings.store_url, bus)
         app.state.pyopencode = State(settings=settings, store=store, bus=bus)
         app.state.terminals = Terminals(lambda event: bus.publish([event]))
+        app.state.tui_control = ControlQueue()
         try:
             yield
         finally:
@@ -73,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs, pty, instance):
+    for module in (tui, experimental, tooling, vcs, pty, instance, tui_control):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

@@ -51,6 +51,9 @@ def invalid_request(message: str, kind: str | None, field: str | None) -> Respon
 _NAMED_400 = {"session.list", "global.event", "global.health", "path.get", "project.list"}
 _NAMED_400 |= {"project.current", "session.diff"}
 _NAMED_400 |= {"pty.shells", "pty.list", "pty.get", "pty.remove", "pty.connectToken"}
+_NAMED_400 |= {"tui.openHelp", "tui.openSessions", "tui.openThemes", "tui.openModels"}
+_NAMED_400 |= {"tui.submitPrompt", "tui.clearPrompt", "tui.showToast", "tui.control.next"}
+_NAMED_400 |= {"tui.control.response", "instance.dispose", "global.dispose"}
 
 
 def _operation(request: Request) -> str | None:

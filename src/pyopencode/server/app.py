@@ -20,13 +20,16 @@ from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
 from pyopencode.server.routes import (
     agent,
+    auth,
     config,
     event,
     experimental,
     instance,
+    log,
     message,
     meta,
     permission,
+    project,
     prompt,
     provider,
     pty,
@@ -77,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
     for module in (tui, experimental, tooling, vcs, pty, instance, tui_control):
+        app.include_router(module.router)
+    for module in (auth, log, project):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

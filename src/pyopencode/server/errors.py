@@ -54,6 +54,7 @@ _NAMED_400 |= {"pty.shells", "pty.list", "pty.get", "pty.remove", "pty.connectTo
 _NAMED_400 |= {"tui.openHelp", "tui.openSessions", "tui.openThemes", "tui.openModels"}
 _NAMED_400 |= {"tui.submitPrompt", "tui.clearPrompt", "tui.showToast", "tui.control.next"}
 _NAMED_400 |= {"tui.control.response", "instance.dispose", "global.dispose"}
+_NAMED_400 |= {"project.initGit"}
 
 
 def _operation(request: Request) -> str | None:

@@ -37,6 +37,8 @@ from pyopencode.server.routes import (
     tooling,
     tui,
     tui_control,
+    unsupported,
+    v2,
     vcs,
 )
 from pyopencode.server.settings import Settings
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (tui, experimental, tooling, vcs, pty, instance, tui_control):
         app.include_router(module.router)
-    for module in (auth, log, project):
+    for module in (auth, log, project, unsupported, v2):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

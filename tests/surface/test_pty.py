@@ -219,3 +219,30 @@ def test_v2_routes_and_ticket(server_factory: Callable[..., RunningServer]) -> N
     pid = created.json()["data"]["pid"]
     assert c.delete(f"/api/pty/{pty_id}").status_code == 204
     assert _gone(pid)
+
+
+def test_output_buffer_is_bounded_in_bytes(server: RunningServer) -> None:
+    c = httpx.Client(base_url=server.url, timeout=10)
+    script = "head -c 3000000 /dev/zero | tr '\\0' a; echo; echo produced-all; sleep 60"
+    info = c.post("/pty", json={"command": "/bin/sh", "args": ["-c", script]}).json()
+    url = _ws_url(server, f"/pty/{info['id']}/connect")
+
+    async def replay() -> tuple[str, int]:
+        async with websockets.connect(url) as ws:
+            await _read_until(ws, "produced-all", timeout=30)
+        async with websockets.connect(url + "?cursor=0", max_size=None) as ws:
+            kept = ""
+            while True:
+                frame = await asyncio.wait_for(ws.recv(), 10)
+                if isinstance(frame, bytes):
+                    return kept, orjson.loads(frame[1:])["cursor"]
+                kept += frame
+
+    kept, cursor = asyncio.run(replay())
+    assert cursor > 3_000_000
+    assert 0 < len(kept.encode()) <= 1024 * 1024 + 65536
+    assert kept.rstrip().endswith("produced-all")
+    pid = info["pid"]
+    assert httpx.post(f"{server.url}/global/dispose").json() is True
+    assert _gone(pid)
+    assert c.get("/pty").json() == []

@@ -21,6 +21,7 @@ from pyopencode.server.limits import BodyLimit
 from pyopencode.server.routes import (
     agent,
     auth,
+    command,
     config,
     event,
     experimental,
@@ -33,7 +34,11 @@ from pyopencode.server.routes import (
     prompt,
     provider,
     pty,
+    question,
     session,
+    share,
+    skill,
+    tool,
     tooling,
     tui,
     tui_control,
@@ -43,7 +48,7 @@ from pyopencode.server.routes import (
 )
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
-from pyopencode.store import open_store
+from pyopencode.session.service import SessionService
 from pyopencode.tui import ControlQueue
 
 
@@ -53,8 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
-        store = await open_store(settings.store_url, bus)
-        app.state.pyopencode = State(settings=settings, store=store, bus=bus)
+        sessions = await SessionService.open(
+            settings.store_url, bus, write_timeout=settings.write_timeout_seconds
+        )
+        app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         app.state.terminals = Terminals(lambda event: bus.publish([event]))
         app.state.tui_control = ControlQueue()
         try:
@@ -63,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.terminals.close()
             bus.close_all()
             # Drains the writer queue first: writes already accepted still commit.
-            await store.close()
+            await sessions.close()
 
     app = FastAPI(
         title="pyopencode",
@@ -85,11 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (auth, log, project, unsupported, v2):
         app.include_router(module.router)
+    for module in (command, skill, question, tool, share):
+        app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
     # authentication, limits, then the hot session routes ahead of FastAPI's own routing.
     if settings.hot_routes:
-        app.add_middleware(HotRoutes)
+        app.add_middleware(HotRoutes, trace=settings.hot_trace)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

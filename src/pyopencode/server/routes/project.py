@@ -46,4 +46,4 @@ async def git_init(state: AppState, instance: CurrentInstance) -> Response:
         await asyncio.to_thread(_git_init, instance.directory)
         state.instances.pop(os.path.normpath(instance.directory), None)
         instance = await resolve(state, instance.directory)
-    return json_response(await state.store.ensure_project(instance.project_json()))
+    return json_response(await state.sessions.ensure_project(instance.project_json()))

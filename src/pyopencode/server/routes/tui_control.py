@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from pyopencode import tui
 from pyopencode.bus import Event
-from pyopencode.errors import NotFoundError
 from pyopencode.project import Instance
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, true_response
@@ -78,7 +77,7 @@ def control(request: Request) -> tui.ControlQueue:
 async def _publish(state: State, instance: Instance, kind: str, properties: dict[str, Any]) -> None:
     event = Event(kind, properties, directory=instance.directory, project=instance.project_id)
     # Through the store: on PostgreSQL the UI may be attached to another instance.
-    await state.store.broadcast([event])
+    await state.sessions.broadcast([event])
 
 
 def _toast(body: ShowToast) -> dict[str, Any]:
@@ -155,8 +154,7 @@ async def publish(
 async def select_session(
     state: AppState, instance: CurrentInstance, body: Annotated[SelectSession, Body()]
 ) -> Response:
-    if await state.store.get_session_info(body.sessionID) is None:
-        raise NotFoundError.session(body.sessionID)
+    await state.sessions.get(body.sessionID)  # NotFoundError when there is no such session
     await _publish(state, instance, "tui.session.select", {"sessionID": body.sessionID})
     return true_response()
 

@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from pyopencode import __version__
 from pyopencode.bus import Bus
+from pyopencode.pty import Terminals
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
 from pyopencode.server.auth import BasicAuth
@@ -21,17 +22,22 @@ from pyopencode.server.limits import BodyLimit
 from pyopencode.server.query import RepeatedQuery
 from pyopencode.server.routes import (
     agent,
+    auth,
     command,
     config,
     event,
     experimental,
     file,
     find,
+    instance,
+    log,
     message,
     meta,
     permission,
+    project,
     prompt,
     provider,
+    pty,
     question,
     revert,
     session,
@@ -40,12 +46,16 @@ from pyopencode.server.routes import (
     tool,
     tooling,
     tui,
+    tui_control,
+    unsupported,
+    v2,
     vcs,
 )
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.session.service import SessionService
 from pyopencode.snapshot import service as snapshots
+from pyopencode.tui import ControlQueue
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,9 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         snapshots.configure(settings.data_dir)
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
+        app.state.terminals = Terminals(lambda event: bus.publish([event]))
+        app.state.tui_control = ControlQueue()
         try:
             yield
         finally:
+            app.state.terminals.close()
             bus.close_all()
             # Drains the writer queue first: writes already accepted still commit.
             await sessions.close()
@@ -88,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
     for module in (tui, experimental, tooling, vcs, file, find, revert):
+        app.include_router(module.router)
+    for module in (pty, instance, tui_control, auth, log, project, unsupported, v2):
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)

@@ -1,17 +1,20 @@
-"""`POST /project/git/init`: make the directory a git repository and report its project."""
+"""`/project` writes: `PATCH /project/{id}` (name, icon, commands) and `POST /project/git/init`."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import subprocess
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body, Path
 from starlette.responses import Response
 
 from pyopencode.errors import BadRequestError
+from pyopencode.model import session as m
 from pyopencode.server.instance import CurrentInstance, resolve
 from pyopencode.server.json import JsonRoute, json_response
+from pyopencode.server.params import MAX_ID
 from pyopencode.server.state import AppState
 
 router = APIRouter(tags=["project"], route_class=JsonRoute)
@@ -47,3 +50,20 @@ async def git_init(state: AppState, instance: CurrentInstance) -> Response:
         state.instances.pop(os.path.normpath(instance.directory), None)
         instance = await resolve(state, instance.directory)
     return json_response(await state.sessions.ensure_project(instance.project_json()))
+
+
+@router.patch(
+    "/project/{projectID}",
+    operation_id="project.update",
+    response_model=m.Project,
+    responses={404: {"model": m.ProjectNotFound}},
+    description="Update project properties such as name, icon, and commands.",
+)
+async def update_project(
+    state: AppState,
+    instance: CurrentInstance,
+    projectID: Annotated[str, Path(max_length=MAX_ID)],
+    body: Annotated[m.ProjectUpdate, Body()],
+) -> Response:
+    patch = body.model_dump(exclude_none=True)
+    return json_response(await state.sessions.update_project(projectID, patch))

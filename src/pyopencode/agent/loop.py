@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from pyopencode import ids, provider, tool
+from pyopencode import ids, mcp, provider, tool
 from pyopencode.agent.agents import AgentInfo
 from pyopencode.agent.history import conversation
 from pyopencode.agent.system import system_prompt
@@ -203,18 +203,19 @@ class Loop:
             or (r["info"]["role"] == "assistant" and r["info"].get("parentID") in users)
         ]
 
-    def _tools(self) -> list[tool.Tool]:
+    async def _tools(self) -> list[tool.Tool]:
+        extra = {t.name: t for t in await mcp.tools(self.turn.session["directory"])}
         disabled = {k for k, v in (self.turn.user.get("tools") or {}).items() if v is False}
         disabled |= {k for k, v in self.turn.agent.tools.items() if v is False}
         if self.turn.depth > 0:
             disabled.add("task")  # sub-agents do not start sub-agents
-        return [t for name, t in tool.ALL.items() if name not in disabled]
+        return [t for name, t in {**extra, **tool.ALL}.items() if name not in disabled]
 
     async def _step(self, last: bool) -> str:
         turn = self.turn
         session = turn.session
         conv = conversation(await self._history())
-        tools = [] if last else self._tools()
+        tools = [] if last else await self._tools()
         system = system_prompt(turn.agent, session["directory"], turn.user.get("system"))
         turn.assistant = {
             "id": ids.ascending("msg"),
@@ -395,6 +396,8 @@ class Loop:
                 "metadata": result.metadata,
                 "time": {"start": start, "end": now_ms()},
             }
+            if result.attachments:
+                state["attachments"] = result.attachments
         except NotFoundError:
             raise
         except RejectedError as exc:

@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from pyopencode import __version__
 from pyopencode.bus import Bus
+from pyopencode.mcp import registry as mcp_registry
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
 from pyopencode.server.auth import BasicAuth
@@ -22,12 +23,14 @@ from pyopencode.server.routes import (
     config,
     event,
     experimental,
+    mcp,
     message,
     meta,
     permission,
     prompt,
     provider,
     session,
+    tool,
     tooling,
     tui,
     vcs,
@@ -45,10 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
         store = await open_store(settings.store_url, bus)
         app.state.pyopencode = State(settings=settings, store=store, bus=bus)
+        mcp_registry().bus = bus
         try:
             yield
         finally:
             bus.close_all()
+            await mcp_registry().close()  # ends every MCP session and child process
             # Drains the writer queue first: writes already accepted still commit.
             await store.close()
 
@@ -68,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs):
+    for module in (tui, experimental, tooling, vcs, mcp, tool):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

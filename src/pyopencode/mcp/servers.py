@@ -1,0 +1,174 @@
+"""The MCP servers of each instance (directory): started from config, added, (dis)connected."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+
+from pyopencode import config as config_loader
+from pyopencode.bus import Bus, Event
+from pyopencode.errors import OpencodeError
+from pyopencode.mcp.client import Connection, describe
+from pyopencode.mcp.config import InvalidEntry, LocalConfig, RemoteConfig, parse, section
+
+Json = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+class ServerNotFound(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"MCP server not found: {name}")
+        self.name = name
+
+
+class Servers:
+    """One instance's servers by name, in config order; each holds its own connection."""
+
+    def __init__(self, directory: str, bus: Bus | None) -> None:
+        self.directory = directory
+        self._bus = bus
+        self.configs: dict[str, LocalConfig | RemoteConfig] = {}
+        self.connections: dict[str, Connection] = {}
+        # Servers that are off or whose entry is unusable, with the status to show for them.
+        self.idle: dict[str, Json] = {}
+        self._lock = asyncio.Lock()
+        self._started: asyncio.Task[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Connects every enabled server in the background, once; await it to wait for them."""
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_task(self._start_all())
+        return self._started
+
+    async def _start_all(self) -> None:
+        try:
+            cfg = await asyncio.to_thread(config_loader.load, self.directory)
+        except OpencodeError as exc:
+            log.warning("MCP: configuration of %s not loaded: %s", self.directory, exc.message)
+            return
+        starts = []
+        for name, entry in section(cfg).items():
+            if isinstance(entry, dict) and entry.get("enabled") is False:
+                self.idle[name] = {"status": "disabled"}
+                with contextlib.suppress(InvalidEntry):
+                    self.configs[name] = parse(entry)
+                continue
+            try:
+                self.configs[name] = parse(entry)
+            except InvalidEntry as exc:
+                self.idle[name] = {"status": "failed", "error": str(exc)}
+                continue
+            starts.append(self._connect(name))
+        await asyncio.gather(*starts)
+
+    async def ready(self) -> None:
+        await asyncio.shield(self.start())
+
+    def status(self) -> dict[str, Json]:
+        out: dict[str, Json] = {}
+        for name in {**self.configs, **self.idle, **self.connections}:
+            conn = self.connections.get(name)
+            out[name] = dict(conn.status) if conn is not None else self.idle.get(name, {})
+        return {k: v for k, v in out.items() if v}
+
+    def known(self, name: str) -> bool:
+        return name in self.configs or name in self.idle or name in self.connections
+
+    async def add(self, name: str, config: LocalConfig | RemoteConfig) -> None:
+        await self.ready()
+        await self.disconnect(name, missing_ok=True)
+        self.configs[name] = config
+        self.idle.pop(name, None)
+        if config.enabled is False:
+            self.idle[name] = {"status": "disabled"}
+            return
+        await self._connect(name)
+
+    async def connect(self, name: str) -> None:
+        await self.ready()
+        if not self.known(name):
+            raise ServerNotFound(name)
+        config = self.configs.get(name)
+        if config is None:
+            return  # an unusable entry stays failed
+        await self.disconnect(name, missing_ok=True)
+        self.idle.pop(name, None)
+        await self._connect(name)
+
+    async def disconnect(self, name: str, missing_ok: bool = False) -> None:
+        if not missing_ok:
+            await self.ready()
+            if not self.known(name):
+                raise ServerNotFound(name)
+        async with self._lock:
+            conn = self.connections.pop(name, None)
+        if conn is not None:
+            await conn.close()
+        if name in self.configs:
+            # As upstream shows a server turned off at run time.
+            self.idle[name] = {"status": "disabled"}
+
+    async def _connect(self, name: str) -> None:
+        config = self.configs[name]
+        conn = Connection(name, config, self.directory, self._tools_changed)
+        async with self._lock:
+            self.connections[name] = conn
+        try:
+            await conn.start()
+        except Exception as exc:  # never lets one server's failure escape
+            conn.status = {"status": "failed", "error": describe(exc)}
+        if conn.status["status"] != "connected":
+            # A failed server holds nothing open; its task has ended.
+            await conn.close()
+
+    def _tools_changed(self, name: str) -> None:
+        if self._bus is not None:
+            self._bus.publish([Event("mcp.tools.changed", {"server": name}, self.directory)])
+
+    def live(self) -> list[Connection]:
+        return [c for c in self.connections.values() if c.connected]
+
+    async def close(self) -> None:
+        if self._started is not None and not self._started.done():
+            self._started.cancel()
+            with contextlib.suppress(BaseException):
+                await self._started
+        async with self._lock:
+            conns = list(self.connections.values())
+            self.connections.clear()
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+class Registry:
+    """Every instance's servers in this process; on PostgreSQL each process has its own."""
+
+    def __init__(self) -> None:
+        self.bus: Bus | None = None
+        self._instances: dict[str, Servers] = {}
+        self._closed = False
+
+    def servers(self, directory: str) -> Servers:
+        """The instance's servers, starting their connections on first use."""
+        path = os.path.normpath(os.path.abspath(directory))
+        found = self._instances.get(path)
+        if found is None:
+            found = self._instances[path] = Servers(path, self.bus)
+            if not self._closed:
+                found.start()
+        return found
+
+    async def dispose(self, directory: str) -> None:
+        """Closes one instance's sessions and child processes; the next use starts afresh."""
+        path = os.path.normpath(os.path.abspath(directory))
+        found = self._instances.pop(path, None)
+        if found is not None:
+            await found.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        instances = list(self._instances.values())
+        self._instances.clear()
+        await asyncio.gather(*(s.close() for s in instances), return_exceptions=True)

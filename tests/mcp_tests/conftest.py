@@ -19,6 +19,8 @@ FIXTURE = str(Path(__file__).with_name("fixture_server.py"))
 
 
 def local(*extra: str, **fields: Any) -> Json:
+    # Importing the SDK alone can take seconds on a busy machine; upstream's 5 s is too tight.
+    fields.setdefault("timeout", 60_000)
     return {"type": "local", "command": [sys.executable, FIXTURE, *extra], **fields}
 
 
@@ -48,20 +50,30 @@ def wait_until(check: Any, timeout: float = 15.0, what: str = "condition") -> No
     raise AssertionError(f"{what} never held")
 
 
-@pytest.fixture
-def http_mcp() -> Iterator[str]:
-    """The fixture server over streamable HTTP on a loopback port; yields its /mcp URL."""
-    proc = subprocess.Popen(
-        [sys.executable, FIXTURE, "--http"], stdout=subprocess.PIPE, text=True
-    )
+def _serve(flag: str) -> Iterator[str]:
+    """Runs the fixture server with `flag` on a loopback port; yields its base URL."""
+    proc = subprocess.Popen([sys.executable, FIXTURE, flag], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("port "), line
-    url = f"http://127.0.0.1:{int(line.split()[1])}/mcp"
-    yield url
+    yield f"http://127.0.0.1:{int(line.split()[1])}"
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def http_mcp() -> Iterator[str]:
+    """The fixture server over streamable HTTP on a loopback port; yields its /mcp URL."""
+    for base in _serve("--http"):
+        yield base + "/mcp"
+
+
+@pytest.fixture
+def sse_mcp() -> Iterator[str]:
+    """The fixture server over the older SSE transport only; yields its /sse URL."""
+    for base in _serve("--sse"):
+        yield base + "/sse"

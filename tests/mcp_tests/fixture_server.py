@@ -10,6 +10,11 @@ import socket
 import sys
 import time
 
+# Recorded before the slow imports, so a test sees every process that was started.
+if os.environ.get("MCP_FIXTURE_PIDFILE"):
+    with open(os.environ["MCP_FIXTURE_PIDFILE"], "a") as _f:
+        _f.write(f"{os.getpid()}\n")
+
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -70,23 +75,23 @@ async def grow(ctx: Context) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", action="store_true")
+    parser.add_argument("--sse", action="store_true")
     parser.add_argument("--hang", action="store_true")
     args = parser.parse_args()
-    pidfile = os.environ.get("MCP_FIXTURE_PIDFILE")
-    if pidfile:
-        with open(pidfile, "a") as f:
-            f.write(f"{os.getpid()}\n")
     if args.hang:
         # Never answers `initialize`; the client's timeout has to end the wait.
         time.sleep(3600)
         return
-    if not args.http:
+    if not (args.http or args.sse):
         server.run()
         return
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    app = server.streamable_http_app(host="127.0.0.1")
+    if args.sse:
+        app = server.sse_app(host="127.0.0.1")
+    else:
+        app = server.streamable_http_app(host="127.0.0.1")
     config = uvicorn.Config(app, log_level="error")
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -79,9 +79,7 @@ def test_add_connect_disconnect_at_run_time(
     assert len(pids(pidfile)) == 2 and alive(pids(pidfile)[1])
     assert "late_echo" in agent.client.get("/experimental/tool/ids").json()
 
-    r = agent.client.post(
-        "/mcp", json={"name": "later", "config": {**config, "enabled": False}}
-    )
+    r = agent.client.post("/mcp", json={"name": "later", "config": {**config, "enabled": False}})
     assert r.json()["later"] == {"status": "disabled"}
 
 

@@ -77,3 +77,10 @@ def sse_mcp() -> Iterator[str]:
     """The fixture server over the older SSE transport only; yields its /sse URL."""
     for base in _serve("--sse"):
         yield base + "/sse"
+
+
+@pytest.fixture
+def denying_mcp() -> Iterator[str]:
+    """An endpoint that answers 401 to everything, as a server wanting OAuth does."""
+    for base in _serve("--deny"):
+        yield base + "/mcp"

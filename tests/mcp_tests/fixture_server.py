@@ -19,6 +19,10 @@ import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ImageContent, TextContent
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 # A 1x1 transparent PNG.
 PNG = base64.b64decode(
@@ -72,23 +76,34 @@ async def grow(ctx: Context) -> str:
     return "grown"
 
 
+async def _unauthorized(request: Request) -> Response:
+    return JSONResponse(
+        {"error": "invalid_token"},
+        401,
+        {"www-authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", action="store_true")
     parser.add_argument("--sse", action="store_true")
+    parser.add_argument("--deny", action="store_true", help="answer every request with 401")
     parser.add_argument("--hang", action="store_true")
     args = parser.parse_args()
     if args.hang:
         # Never answers `initialize`; the client's timeout has to end the wait.
         time.sleep(3600)
         return
-    if not (args.http or args.sse):
+    if not (args.http or args.sse or args.deny):
         server.run()
         return
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    if args.sse:
+    if args.deny:
+        app = Starlette(routes=[Route("/mcp", _unauthorized, methods=["GET", "POST", "DELETE"])])
+    elif args.sse:
         app = server.sse_app(host="127.0.0.1")
     else:
         app = server.streamable_http_app(host="127.0.0.1")

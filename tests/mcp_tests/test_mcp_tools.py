@@ -166,9 +166,14 @@ def test_abort_mid_call_cancels_the_call(
 
 
 def test_remote_servers_streamable_http_and_sse_fallback(
-    openai_fake: FakeProvider, start_agent: Callable[..., Agent], http_mcp: str, sse_mcp: str
+    openai_fake: FakeProvider,
+    start_agent: Callable[..., Agent],
+    http_mcp: str,
+    sse_mcp: str,
+    denying_mcp: str,
 ) -> None:
     servers = {
+        "locked": {"type": "remote", "url": denying_mcp, "timeout": 30_000},
         "web": {"type": "remote", "url": http_mcp, "headers": {"x-test": "1"}},
         "old": {"type": "remote", "url": sse_mcp, "timeout": 60_000},
         "gone": {"type": "remote", "url": "http://127.0.0.1:9/mcp", "timeout": 10_000},
@@ -178,6 +183,8 @@ def test_remote_servers_streamable_http_and_sse_fallback(
     assert status["web"] == {"status": "connected"}
     assert status["old"] == {"status": "connected"}
     assert status["gone"]["status"] == "failed" and status["gone"]["error"]
+    assert status["locked"] == {"status": "needs_auth"}
+    assert reference().response_problems("/mcp", "get", 200, status) == []
     openai_fake.script = [
         Reply(
             tool_calls=[

@@ -142,12 +142,17 @@ class Servers:
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
 
+# Directories are client input: past this many instances, the least recently started closes.
+MAX_INSTANCES = 64
+
+
 class Registry:
     """Every instance's servers in this process; on PostgreSQL each process has its own."""
 
     def __init__(self) -> None:
         self.bus: Bus | None = None
         self._instances: dict[str, Servers] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def servers(self, directory: str) -> Servers:
@@ -155,6 +160,11 @@ class Registry:
         path = os.path.normpath(os.path.abspath(directory))
         found = self._instances.get(path)
         if found is None:
+            if len(self._instances) >= MAX_INSTANCES:
+                oldest = self._instances.pop(next(iter(self._instances)))
+                task = asyncio.get_running_loop().create_task(oldest.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
             found = self._instances[path] = Servers(path, self.bus)
             if not self._closed:
                 found.start()
@@ -171,4 +181,6 @@ class Registry:
         self._closed = True
         instances = list(self._instances.values())
         self._instances.clear()
-        await asyncio.gather(*(s.close() for s in instances), return_exceptions=True)
+        await asyncio.gather(
+            *(s.close() for s in instances), *self._closing, return_exceptions=True
+        )

@@ -84,3 +84,10 @@ def denying_mcp() -> Iterator[str]:
     """An endpoint that answers 401 to everything, as a server wanting OAuth does."""
     for base in _serve("--deny"):
         yield base + "/mcp"
+
+
+@pytest.fixture
+def oauth_mcp() -> Iterator[str]:
+    """The fixture server behind the SDK's OAuth server, which approves every request."""
+    for base in _serve("--oauth"):
+        yield base + "/mcp"

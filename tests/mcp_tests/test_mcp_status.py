@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 from tests.agent.conftest import Agent
 from tests.mcp_tests.conftest import alive, local, pids, wait_until
@@ -130,16 +133,51 @@ def test_oauth_routes_answer_in_upstream_shapes(
             }
         }
     )
-    for path in ("/mcp/fix/auth", "/mcp/fix/auth/authenticate"):
-        r = agent.client.post(path)
-        assert r.status_code == 400
-        assert r.json() == {"error": "MCP server fix does not support OAuth"}
-        assert _problems(path.replace("fix", "{name}"), "post", 400, r.json()) == []
-    r = agent.client.post("/mcp/web/auth")
-    assert r.status_code == 400 and "OAuth" in r.json()["error"]
+    r = agent.client.post("/mcp/fix/auth")
+    assert r.status_code == 400
+    assert r.json() == {"error": "MCP server fix does not support OAuth"}
+    assert _problems("/mcp/{name}/auth", "post", 400, r.json()) == []
+    r = agent.client.post("/mcp/fix/auth/authenticate")
+    assert r.status_code == 400 and "cannot open a browser" in r.json()["error"]
+    assert _problems("/mcp/{name}/auth/authenticate", "post", 400, r.json()) == []
+    r = agent.client.post("/mcp/web/auth")  # nothing listens there, so no flow can start
+    assert r.status_code == 400 and "could not start" in r.json()["error"]
     r = agent.client.post("/mcp/fix/auth/callback", json={"code": "abc"})
     assert r.status_code == 400
     assert _problems("/mcp/{name}/auth/callback", "post", 400, r.json()) == []
     r = agent.client.delete("/mcp/fix/auth")
     assert r.status_code == 200 and r.json() == {"success": True}
     assert _problems("/mcp/{name}/auth", "delete", 200, r.json()) == []
+
+
+def test_oauth_flow_through_the_sdk(start_agent: Callable[..., Agent], oauth_mcp: str) -> None:
+    agent = start_agent(
+        {"mcp": {"locked": {"type": "remote", "url": oauth_mcp, "timeout": 30_000}}}
+    )
+    assert agent.client.get("/mcp").json() == {"locked": {"status": "needs_auth"}}
+    r = agent.client.post("/mcp/locked/auth")
+    assert r.status_code == 200, r.text
+    assert _problems("/mcp/{name}/auth", "post", 200, r.json()) == []
+    started = r.json()
+    assert agent.client.get("/mcp").json() == {"locked": {"status": "needs_auth"}}
+    # The user's browser: this authorization server approves at once and redirects back.
+    visit = httpx.get(started["authorizationUrl"], follow_redirects=False, timeout=30)
+    assert visit.status_code in (302, 303, 307), visit.text
+    query = parse_qs(urlsplit(visit.headers["location"]).query)
+    assert query["state"] == [started["oauthState"]]
+    assert visit.headers["location"].startswith("http://127.0.0.1:19876/mcp/oauth/callback")
+    r = agent.client.post("/mcp/locked/auth/callback", json={"code": query["code"][0]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "connected"}
+    assert _problems("/mcp/{name}/auth/callback", "post", 200, r.json()) == []
+    assert agent.client.get("/mcp").json() == {"locked": {"status": "connected"}}
+    assert "locked_echo" in agent.client.get("/experimental/tool/ids").json()
+    # Reconnecting reuses the tokens held for it.
+    assert agent.client.post("/mcp/locked/connect").json() is True
+    assert agent.client.get("/mcp").json() == {"locked": {"status": "connected"}}
+    # A second callback has no flow to complete; forgetting the tokens needs a new login.
+    r = agent.client.post("/mcp/locked/auth/callback", json={"code": "again"})
+    assert r.status_code == 400
+    assert agent.client.delete("/mcp/locked/auth").json() == {"success": True}
+    assert agent.client.post("/mcp/locked/connect").json() is True
+    assert agent.client.get("/mcp").json() == {"locked": {"status": "needs_auth"}}

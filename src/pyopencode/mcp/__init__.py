@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyopencode.mcp.servers import Registry, ServerNotFound, Servers
+from pyopencode.mcp.servers import OAuthUnavailable, Registry, ServerNotFound, Servers
 from pyopencode.mcp.tool import McpTool, tool_id, tools_of
 from pyopencode.tool.base import Tool
 
@@ -21,4 +21,13 @@ async def tools(directory: str) -> list[Tool]:
     return tools_of(servers.live())
 
 
-__all__ = ["McpTool", "Registry", "ServerNotFound", "Servers", "registry", "tool_id", "tools"]
+__all__ = [
+    "McpTool",
+    "OAuthUnavailable",
+    "Registry",
+    "ServerNotFound",
+    "Servers",
+    "registry",
+    "tool_id",
+    "tools",
+]

@@ -18,6 +18,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from pyopencode.mcp.config import LocalConfig, RemoteConfig, timeout_seconds
+from pyopencode.mcp.oauth import NoInteraction
 
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -57,8 +58,10 @@ class Connection:
         config: LocalConfig | RemoteConfig,
         directory: str,
         on_tools_changed: Callable[[str], None],
+        auth: httpx2.Auth | None = None,
     ) -> None:
         self.name = name
+        self.auth = auth
         self.config = config
         self.directory = directory
         self.status: Json = {"status": "failed", "error": "Not connected"}
@@ -74,9 +77,9 @@ class Connection:
     def connected(self) -> bool:
         return self._session is not None and self.status["status"] == "connected"
 
-    async def start(self) -> None:
+    async def start(self, limit: float | None = None) -> None:
         """Connects and lists tools; returns when connected or failed, within `timeout`."""
-        limit = timeout_seconds(self.config)
+        limit = limit or timeout_seconds(self.config)
         task = self._task = asyncio.get_running_loop().create_task(self._hold())
         try:
             await asyncio.wait_for(asyncio.shield(self._ready.wait()), limit)
@@ -123,7 +126,7 @@ class Connection:
             raise
         except BaseException as exc:  # whatever the server did, it only fails this server
             leaf = _leaf(exc)
-            if isinstance(leaf, NeedsAuth):
+            if isinstance(leaf, NeedsAuth | NoInteraction):
                 self.status = {"status": "needs_auth"}
             elif self._session is not None and self._closing.is_set():
                 pass  # closed on purpose; the caller sets the status it wants
@@ -174,20 +177,30 @@ class Connection:
                     headers=config.headers or {},
                     timeout=_HTTP_TIMEOUT,
                     event_hooks={"response": [note]},
+                    auth=self.auth,
                 )
             )
             read, write = await attempt.enter_async_context(
                 streamable_http_client(config.url, http_client=client)
             )
             session = await self._session_on(attempt, read, write)
-        except Exception as first:
-            with contextlib.suppress(Exception):
+        except BaseException as raised:
+            # A transport that failed inside its task group surfaces here as a cancel;
+            # closing the attempt gives the real error, or the cancel if it was one.
+            error: BaseException = raised
+            try:
                 await attempt.aclose()
-            if 401 in statuses and config.oauth is not False:
-                raise NeedsAuth(f"MCP server {self.name} requires authorization") from first
+            except BaseException as closing:
+                error = closing
+            leaf = _leaf(error)
+            if isinstance(leaf, asyncio.CancelledError) or not isinstance(error, Exception):
+                raise error from None
+            if (401 in statuses and config.oauth is not False) or isinstance(leaf, NoInteraction):
+                raise NeedsAuth(f"MCP server {self.name} requires authorization") from error
+            first = describe(error)
             log.info("MCP server %s: streamable HTTP failed (%s); trying SSE", self.name, first)
             read, write = await stack.enter_async_context(
-                sse_client(config.url, headers=config.headers or {}, timeout=30.0)
+                sse_client(config.url, headers=config.headers or {}, timeout=30.0, auth=self.auth)
             )
             return await self._session_on(stack, read, write)
         stack.push_async_exit(attempt)

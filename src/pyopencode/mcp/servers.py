@@ -11,11 +11,16 @@ from typing import Any
 from pyopencode import config as config_loader
 from pyopencode.bus import Bus, Event
 from pyopencode.errors import OpencodeError
+from pyopencode.mcp import oauth
 from pyopencode.mcp.client import Connection, describe
 from pyopencode.mcp.config import InvalidEntry, LocalConfig, RemoteConfig, parse, section
 
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
+
+
+class OAuthUnavailable(Exception):
+    """No OAuth flow can run for this server; the message says why."""
 
 
 class ServerNotFound(Exception):
@@ -34,6 +39,9 @@ class Servers:
         self.connections: dict[str, Connection] = {}
         # Servers that are off or whose entry is unusable, with the status to show for them.
         self.idle: dict[str, Json] = {}
+        # OAuth tokens and flows in progress, by server; in memory, per process.
+        self.tokens: dict[str, oauth.Tokens] = {}
+        self.flows: dict[str, oauth.Flow] = {}
         self._lock = asyncio.Lock()
         self._started: asyncio.Task[None] | None = None
 
@@ -72,6 +80,8 @@ class Servers:
         for name in {**self.configs, **self.idle, **self.connections}:
             conn = self.connections.get(name)
             out[name] = dict(conn.status) if conn is not None else self.idle.get(name, {})
+            if name in self.flows:
+                out[name] = {"status": "needs_auth"}  # waiting for the user's authorization
         return {k: v for k, v in out.items() if v}
 
     def known(self, name: str) -> bool:
@@ -111,18 +121,72 @@ class Servers:
             # As upstream shows a server turned off at run time.
             self.idle[name] = {"status": "disabled"}
 
-    async def _connect(self, name: str) -> None:
+    async def _connect(self, name: str, flow: oauth.Flow | None = None) -> None:
         config = self.configs[name]
-        conn = Connection(name, config, self.directory, self._tools_changed)
+        auth = None
+        if isinstance(config, RemoteConfig) and config.oauth is not False:
+            tokens = self.tokens.setdefault(name, oauth.storage_for(config))
+            auth = oauth.provider(config, tokens, flow)
+        conn = Connection(name, config, self.directory, self._tools_changed, auth)
         async with self._lock:
             self.connections[name] = conn
         try:
-            await conn.start()
+            await conn.start(oauth.FLOW_SECONDS if flow else None)
         except Exception as exc:  # never lets one server's failure escape
             conn.status = {"status": "failed", "error": describe(exc)}
         if conn.status["status"] != "connected":
             # A failed server holds nothing open; its task has ended.
             await conn.close()
+
+    # --- OAuth
+    def _oauth_config(self, name: str) -> RemoteConfig:
+        if not self.known(name):
+            raise ServerNotFound(name)
+        config = self.configs.get(name)
+        if not isinstance(config, RemoteConfig) or config.oauth is False:
+            raise OAuthUnavailable(f"MCP server {name} does not support OAuth")
+        return config
+
+    async def auth_start(self, name: str) -> tuple[str, str]:
+        """Starts authorizing through the SDK; returns (authorization URL, OAuth state)."""
+        await self.ready()
+        self._oauth_config(name)
+        await self.disconnect(name, missing_ok=True)
+        self.idle.pop(name, None)
+        flow = self.flows[name] = oauth.Flow()
+        connecting = asyncio.get_running_loop().create_task(self._connect(name, flow))
+        flow.task = connecting
+        waiters: set[asyncio.Future[Any]] = {flow.url, connecting}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if flow.url.done():
+            return flow.url.result(), flow.state
+        self.flows.pop(name, None)
+        status = self.status().get(name, {})
+        if status.get("status") == "connected":
+            raise OAuthUnavailable(f"MCP server {name} is already authorized")
+        raise OAuthUnavailable(
+            f"MCP server {name}: authorization could not start: {status.get('error', status)}"
+        )
+
+    async def auth_callback(self, name: str, code: str) -> Json:
+        """Completes the flow with the code the authorization server sent back."""
+        await self.ready()
+        self._oauth_config(name)
+        flow = self.flows.pop(name, None)
+        if flow is None or flow.task is None:
+            raise OAuthUnavailable(f"No OAuth flow is in progress for MCP server {name}")
+        flow.code.set_result(code)
+        await flow.task
+        return self.status().get(name, {"status": "failed", "error": "Not connected"})
+
+    async def auth_remove(self, name: str) -> None:
+        await self.ready()
+        if not self.known(name):
+            raise ServerNotFound(name)
+        self.tokens.pop(name, None)
+        flow = self.flows.pop(name, None)
+        if flow is not None and not flow.code.done():
+            flow.code.cancel()
 
     def _tools_changed(self, name: str) -> None:
         if self._bus is not None:

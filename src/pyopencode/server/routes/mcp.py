@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from pyopencode.mcp import ServerNotFound, Servers, registry
-from pyopencode.mcp.config import LocalConfig, RemoteConfig, ServerConfig
+from pyopencode.mcp import OAuthUnavailable, ServerNotFound, Servers, registry
+from pyopencode.mcp.config import ServerConfig
 from pyopencode.server.errors import invalid_request
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, true_response
@@ -80,50 +80,53 @@ async def disconnect(instance: CurrentInstance, name: Name) -> Response:
     return true_response()
 
 
-def _oauth_refusal(servers: Servers, name: str) -> Response:
-    """Why no OAuth flow can start for `name`, as upstream's McpUnsupportedOAuthError."""
-    config: LocalConfig | RemoteConfig | None = servers.configs.get(name)
-    if not isinstance(config, RemoteConfig) or config.oauth is False:
-        return json_response({"error": f"MCP server {name} does not support OAuth"}, 400)
-    return json_response(
-        {
-            "error": f"MCP server {name}: pyopencode does not run OAuth authorization flows; "
-            "configure a token in the server's `headers` instead"
-        },
-        400,
-    )
+def _unsupported(exc: OAuthUnavailable) -> Response:
+    return json_response({"error": str(exc)}, 400)
 
 
 @router.post("/mcp/{name}/auth", operation_id="mcp.auth.start")
 async def auth_start(instance: CurrentInstance, name: Name) -> Response:
-    servers = await _servers(instance.directory)
-    if not servers.known(name):
+    """Starts the SDK's authorization-code flow; the caller visits the URL it answers."""
+    try:
+        url, state = await (await _servers(instance.directory)).auth_start(name)
+    except ServerNotFound:
         return _not_found(name)
-    return _oauth_refusal(servers, name)
+    except OAuthUnavailable as exc:
+        return _unsupported(exc)
+    return json_response({"authorizationUrl": url, "oauthState": state})
 
 
 @router.post("/mcp/{name}/auth/authenticate", operation_id="mcp.auth.authenticate")
 async def auth_authenticate(instance: CurrentInstance, name: Name) -> Response:
+    """Upstream opens a browser on its own machine; a server has none to open."""
     servers = await _servers(instance.directory)
     if not servers.known(name):
         return _not_found(name)
-    return _oauth_refusal(servers, name)
+    message = (
+        f"MCP server {name}: pyopencode cannot open a browser; start with POST /mcp/{name}/auth, "
+        f"visit the authorizationUrl, then send the code to POST /mcp/{name}/auth/callback"
+    )
+    return _unsupported(OAuthUnavailable(message))
 
 
 @router.post("/mcp/{name}/auth/callback", operation_id="mcp.auth.callback")
 async def auth_callback(
     instance: CurrentInstance, name: Name, body: Annotated[AuthCode, Body()]
 ) -> Response:
-    servers = await _servers(instance.directory)
-    if not servers.known(name):
+    try:
+        status = await (await _servers(instance.directory)).auth_callback(name, body.code)
+    except ServerNotFound:
         return _not_found(name)
-    return invalid_request(f"No OAuth flow is in progress for MCP server {name}", "Body", "code")
+    except OAuthUnavailable as exc:
+        return invalid_request(str(exc), "Body", "code")
+    return json_response(status)
 
 
 @router.delete("/mcp/{name}/auth", operation_id="mcp.auth.remove")
 async def auth_remove(instance: CurrentInstance, name: Name) -> Response:
-    """No OAuth credentials are ever stored, so there are none left to remove."""
-    servers = await _servers(instance.directory)
-    if not servers.known(name):
+    """Forgets the server's tokens (held in this process's memory only)."""
+    try:
+        await (await _servers(instance.directory)).auth_remove(name)
+    except ServerNotFound:
         return _not_found(name)
     return json_response({"success": True})

@@ -116,12 +116,20 @@ def test_permission_deny_and_ask_on_an_mcp_tool(
     marker = tmp_path / "marker"
     fix = local(environment={"MCP_FIXTURE_MARKER": str(marker)})
     permission = {"fix_slow": "deny", "fix_echo": "ask"}
+    tools = {"fix_p*": False}
     agent = start_agent(
-        {**provider_config(openai_fake), "mcp": {"fix": fix}, "permission": permission}
+        {
+            **provider_config(openai_fake),
+            "mcp": {"fix": fix},
+            "permission": permission,
+            "tools": tools,
+        }
     )
     openai_fake.script = [_call("c1", "fix_slow", seconds=0), Reply(text="denied")]
     sid = agent.session()
     assert agent.prompt(sid, "slow").status_code == 200
+    offered = _offered(openai_fake.requests[0])
+    assert "fix_echo" in offered and "fix_picture" not in offered  # hidden by pattern
     [denied] = _tool_parts(agent, sid)
     assert denied["state"]["status"] == "error"
     assert not marker.exists()  # the server was never asked to run it

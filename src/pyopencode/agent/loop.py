@@ -7,6 +7,7 @@ import dataclasses
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 import orjson
@@ -209,7 +210,9 @@ class Loop:
         disabled |= {k for k, v in self.turn.agent.tools.items() if v is False}
         if self.turn.depth > 0:
             disabled.add("task")  # sub-agents do not start sub-agents
-        return [t for name, t in {**extra, **tool.ALL}.items() if name not in disabled]
+        # Patterns too, as upstream allows: `"tools": {"github_*": false}` hides a server's tools.
+        offered = {**extra, **tool.ALL}
+        return [t for n, t in offered.items() if not any(fnmatchcase(n, d) for d in disabled)]
 
     async def _step(self, last: bool) -> str:
         turn = self.turn

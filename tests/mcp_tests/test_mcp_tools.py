@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.agent.conftest import Agent, provider_config
 from tests.agent.fakes import FakeProvider, Reply
@@ -222,3 +223,20 @@ def test_no_mcp_child_process_outlives_the_server(
     assert len(started) == 2 and all(alive(p) for p in started)
     assert agent.server.stop(signal.SIGTERM) == 0
     wait_until(lambda: not any(alive(p) for p in started), what="every MCP child to end")
+
+
+def test_disposing_the_instance_ends_its_mcp_processes(
+    start_agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pids"
+    agent = start_agent({"mcp": {"fix": local(environment={"MCP_FIXTURE_PIDFILE": str(pidfile)})}})
+    assert agent.client.get("/mcp").json() == {"fix": {"status": "connected"}}
+    [first] = pids(pidfile)
+    r = agent.client.post("/instance/dispose")
+    if r.status_code == 404:
+        pytest.skip("this tree has no /instance/dispose route yet (it comes with the PTY work)")
+    assert r.status_code == 200 and r.json() is True
+    wait_until(lambda: not alive(first), what="the disposed instance's MCP process to end")
+    # The next use of the directory starts its servers afresh.
+    assert agent.client.get("/mcp").json() == {"fix": {"status": "connected"}}
+    assert len(pids(pidfile)) == 2 and alive(pids(pidfile)[1])

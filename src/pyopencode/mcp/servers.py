@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Coroutine
 from typing import Any
 
 from pyopencode import config as config_loader
@@ -219,6 +220,25 @@ class Registry:
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
 
+    def attach(self, bus: Bus) -> None:
+        """Publishes tool changes on `bus`, and follows the instance disposals announced there."""
+        self.bus = bus
+        bus.listen(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        if event.type == "server.instance.disposed":
+            directory = event.properties.get("directory")
+            if isinstance(directory, str):
+                self._background(self.dispose(directory))
+        elif event.type == "global.disposed":
+            for directory in list(self._instances):
+                self._background(self.dispose(directory))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     def servers(self, directory: str) -> Servers:
         """The instance's servers, starting their connections on first use."""
         path = os.path.normpath(os.path.abspath(directory))
@@ -226,9 +246,7 @@ class Registry:
         if found is None:
             if len(self._instances) >= MAX_INSTANCES:
                 oldest = self._instances.pop(next(iter(self._instances)))
-                task = asyncio.get_running_loop().create_task(oldest.close())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self._background(oldest.close())
             found = self._instances[path] = Servers(path, self.bus)
             if not self._closed:
                 found.start()

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
         store = await open_store(settings.store_url, bus)
         app.state.pyopencode = State(settings=settings, store=store, bus=bus)
-        mcp_registry().bus = bus
+        mcp_registry().attach(bus)
         try:
             yield
         finally:

@@ -133,8 +133,10 @@ def serve(args: argparse.Namespace) -> int:
         password=password,
         cors_origins=tuple(o.rstrip("/") for o in args.cors or ()),
         body_timeout_seconds=args.request_timeout,
+        write_timeout_seconds=args.write_timeout,
         access_log=args.access_log,
         hot_routes=os.environ.get("PYOPENCODE_HOT_ROUTES", "1") != "0",
+        hot_trace=os.environ.get("PYOPENCODE_HOT_TRACE", "0") == "1",
     )
     if args.access_log:
         logging.getLogger("pyopencode.access").setLevel(logging.INFO)
@@ -193,8 +195,8 @@ def migrate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-    from pyopencode.store.migrate import CopyError, copy_sqlite_to_postgres, sqlite_source
-    from pyopencode.store.postgres import is_postgres_url
+    from pyopencode.store.copy import CopyError, copy_sqlite_to_postgres, sqlite_source
+    from pyopencode.store.url import is_postgres_url
 
     if not is_postgres_url(args.to):
         print(
@@ -295,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         metavar="SECONDS",
         help="time allowed for request headers, and again for a request body (408 after)",
+    )
+    serve_cmd.add_argument(
+        "--write-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a write not committed by then gets 503, its outcome unknown (a stalled disk)",
     )
     serve_cmd.add_argument("--log-level", default="warning")
     serve_cmd.add_argument(

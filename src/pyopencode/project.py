@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pyopencode.vocab import now_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ class Instance:
         return "" if rel.startswith("..") else rel
 
     def project_json(self) -> dict[str, Any]:
-        now = int(time.time() * 1000)
+        now = now_ms()
         project: dict[str, Any] = {"id": self.project_id, "worktree": self.worktree}
         if self.vcs is not None:
             project["vcs"] = self.vcs

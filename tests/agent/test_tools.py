@@ -15,25 +15,27 @@ from pyopencode import config, ids, tool
 from pyopencode.bus import Bus
 from pyopencode.permission import DeniedError, Permissions, RejectedError, evaluate, from_config
 from pyopencode.project import Instance
-from pyopencode.session import new_info
-from pyopencode.store import Store, open_store
+from pyopencode.session.service import SessionService
+from pyopencode.store import open_store
 
 Json = dict[str, Any]
 
 
-def _run(coro_fn: Callable[[Store, Bus], Awaitable[None]], tmp_path: Path) -> None:
+def _run(coro_fn: Callable[[SessionService, Bus], Awaitable[None]], tmp_path: Path) -> None:
     async def main() -> None:
         bus = Bus()
         store = await open_store(f"sqlite:{tmp_path / 'db.sqlite'}", bus)
         try:
-            await coro_fn(store, bus)
+            await coro_fn(SessionService(store), bus)
         finally:
             await store.close()
 
     asyncio.run(main())
 
 
-def _ctx(store: Store, directory: Path, session_id: str, asked: list[tuple[str, list[str]]]) -> Any:
+def _ctx(
+    store: SessionService, directory: Path, session_id: str, asked: list[tuple[str, list[str]]]
+) -> Any:
     async def ask(permission: str, patterns: list[str], _meta: Json) -> None:
         asked.append((permission, patterns))
         if permission == "external_directory":
@@ -45,15 +47,15 @@ def _ctx(store: Store, directory: Path, session_id: str, asked: list[tuple[str, 
         message_id=ids.ascending("msg"),
         call_id="call_1",
         agent="build",
-        store=store,
+        sessions=store,
         ask=ask,
     )
 
 
-async def _session(store: Store, directory: Path) -> str:
+async def _session(store: SessionService, directory: Path) -> str:
     instance = Instance(str(directory), "global", "/", None)
     await store.ensure_project(instance.project_json())
-    info = await store.create_session(new_info(instance, {}))
+    info = await store.create(instance, {})
     return str(info["id"])
 
 
@@ -62,7 +64,7 @@ def test_file_tools_stay_inside_the_project(tmp_path: Path) -> None:
     project.mkdir()
     (tmp_path / "secret.txt").write_text("secret")
 
-    async def scenario(store: Store, _bus: Bus) -> None:
+    async def scenario(store: SessionService, _bus: Bus) -> None:
         asked: list[tuple[str, list[str]]] = []
         ctx = _ctx(store, project, await _session(store, project), asked)
         await tool.ALL["write"].run({"filePath": "a/b.txt", "content": "one two two\n"}, ctx)
@@ -91,7 +93,7 @@ def test_file_tools_stay_inside_the_project(tmp_path: Path) -> None:
 
 
 def test_bash_timeout_and_output_cap(tmp_path: Path) -> None:
-    async def scenario(store: Store, _bus: Bus) -> None:
+    async def scenario(store: SessionService, _bus: Bus) -> None:
         ctx = _ctx(store, tmp_path, await _session(store, tmp_path), [])
         started = time.monotonic()
         slow = await tool.ALL["bash"].run({"command": "echo start; sleep 30", "timeout": 500}, ctx)
@@ -107,7 +109,7 @@ def test_bash_timeout_and_output_cap(tmp_path: Path) -> None:
 
 
 def test_todowrite_stores_and_announces(tmp_path: Path) -> None:
-    async def scenario(store: Store, bus: Bus) -> None:
+    async def scenario(store: SessionService, bus: Bus) -> None:
         seen: list[str] = []
         bus.listen(lambda e: seen.append(e.type))
         sid = await _session(store, tmp_path)
@@ -115,7 +117,7 @@ def test_todowrite_stores_and_announces(tmp_path: Path) -> None:
         todos = [{"content": "write tests", "status": "in_progress", "priority": "high"}]
         result = await tool.ALL["todowrite"].run({"todos": todos}, ctx)
         assert result.title == "1 todos"
-        assert orjson.loads(await store.get_todos(sid) or b"") == todos
+        assert orjson.loads(await store.todos_raw(sid)) == todos
         assert "todo.updated" in seen
         assert "write tests" in (await tool.ALL["todoread"].run({}, ctx)).output
 

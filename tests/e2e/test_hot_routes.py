@@ -1,4 +1,9 @@
-"""End-to-end: the hot session routes answer exactly what the FastAPI routes answer."""
+"""End-to-end: the hot session routes answer exactly what the FastAPI routes answer.
+
+Both servers mark fast-path answers (PYOPENCODE_HOT_TRACE=1), so the tests also prove that the
+fast path served what it should: were every request to fall through, the answers would still
+match, and only that marker would tell.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ TARGET = "{target}"
 ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 DEFAULT_TITLE = re.compile(rf"^((?:New|Child) session - ){ISO}$")
 SLUG = re.compile(r"^[a-z]+-[a-z]+$")
+SERVED = "x-pyopencode-served"
 
 
 # --------------------------------------------------------------------------- servers
@@ -78,7 +84,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
                 data_dir=base / f"data-{name}",
                 cwd=cwd,
                 extra_args=["--max-body-bytes", str(MAX_BODY)],
-                env={"PYOPENCODE_HOT_ROUTES": flag},
+                env={"PYOPENCODE_HOT_ROUTES": flag, "PYOPENCODE_HOT_TRACE": "1"},
             )
             servers.append(server)
             server.start()
@@ -141,6 +147,7 @@ def assert_same(pair: Pair, hot: httpx.Response, cold: httpx.Response) -> None:
         f"hot {hot.status_code} {hot.text[:300]!r}\ncold {cold.status_code} {cold.text[:300]!r}"
     )
     assert hot.status_code == cold.status_code, f"{where}\n{answers}"
+    assert SERVED not in cold.headers, f"{where}: the server without a fast path used one"
     assert hot.headers.get("content-type") == cold.headers.get("content-type"), where
     if 300 <= hot.status_code < 400:
         location = [
@@ -514,6 +521,35 @@ def test_random_create_bodies_match(pair: Pair, body: Any) -> None:
 
 
 # --------------------------------------------------------------------------- whole-server
+
+
+@pytest.mark.parametrize(
+    ("req", "fast"),
+    [
+        pytest.param(post(b'{"title": "x"}'), True, id="create-json"),
+        pytest.param(post(headers=()), True, id="create-no-body"),
+        pytest.param(post(b"{}", query="directory={cwd_q}"), True, id="create-directory"),
+        pytest.param(Req("GET", "/session/{parent}"), True, id="get"),
+        pytest.param(Req("GET", f"/session/{UNKNOWN}"), True, id="get-missing"),
+        pytest.param(Req("DELETE", f"/session/{UNKNOWN}"), True, id="delete-missing"),
+        pytest.param(post(b'{"title": "x"'), False, id="create-malformed"),
+        pytest.param(post(b'{"title": 1}'), False, id="create-invalid"),
+        pytest.param(post(b"{}", headers=(("content-type", "text/plain"),)), False, id="text"),
+        pytest.param(post(b"{}", query="bogus=1"), False, id="create-unknown-query"),
+        pytest.param(Req("GET", "/session/{parent}/children"), False, id="children"),
+    ],
+)
+def test_fast_path_serves_the_common_shapes(pair: Pair, req: Req, fast: bool) -> None:
+    hot, cold = send_both(pair, req)
+    assert_same(pair, hot, cold)
+    assert (hot.headers.get(SERVED) == "hot") is fast, hot.headers
+
+
+def test_delete_is_served_fast(pair: Pair) -> None:
+    target = send(pair, pair.hot, post(b"{}"))
+    assert target.headers.get(SERVED) == "hot"
+    gone = pair.hot.client.delete(f"/session/{target.json()['id']}")
+    assert (gone.status_code, gone.text, gone.headers.get(SERVED)) == (200, "true", "hot")
 
 
 def test_openapi_identical(pair: Pair) -> None:

@@ -14,6 +14,7 @@ import httpx
 import psycopg
 
 from pyopencode.bus import Bus
+from pyopencode.session.service import SessionService
 from pyopencode.store.sqlite import SqliteStore
 from tests.serverproc import RunningServer
 
@@ -77,7 +78,7 @@ def _add_todos(db: Path, session_id: str) -> list[dict[str, Any]]:
         store = SqliteStore(db, Bus())
         await store.start()
         try:
-            await store.set_todos(session_id, todos)
+            await SessionService(store).set_todos(session_id, todos)
         finally:
             await store.close()
 

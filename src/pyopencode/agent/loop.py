@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 from collections.abc import Awaitable, Callable
@@ -12,17 +13,15 @@ from typing import Any
 
 import orjson
 
-from pyopencode import ids, mcp, provider, tool
+from pyopencode import ids, mcp, message, provider, tool
 from pyopencode.agent.agents import AgentInfo
 from pyopencode.agent.history import conversation
 from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
 from pyopencode.provider import ResolvedModel
-from pyopencode.session import now_ms
-from pyopencode.store import Store
-
-Json = dict[str, Any]
+from pyopencode.session.service import SessionService
+from pyopencode.vocab import Json, now_ms
 
 MAX_RETRIES = 4
 RETRY_BASE_SECONDS = 0.5
@@ -35,7 +34,7 @@ ABORTED = {"name": "MessageAbortedError", "data": {"message": "The operation was
 class Runtime:
     """What a loop needs from its surroundings."""
 
-    store: Store
+    sessions: SessionService
     permissions: Permissions
     emit: Callable[[str, str, Json], None]  # (session id, event type, properties), ephemeral
     set_status: Callable[[str, Json], None]
@@ -61,9 +60,16 @@ class Turn:
     open_parts: dict[str, Json] = field(default_factory=dict)
     result: Json | None = None
 
-
-def _zero_tokens() -> Json:
-    return {"total": 0, "input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+    def new_assistant(self) -> Json:
+        """The assistant message of a new step (or of an abort before any step)."""
+        return message.assistant_message(
+            self.session,
+            self.user["id"],
+            self.model.provider_id,
+            self.model.model_id,
+            self.agent.name,
+            self.root,
+        )
 
 
 def _tokens(usage: provider.Usage) -> Json:
@@ -154,11 +160,11 @@ class Loop:
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
     async def _save_part(self, part: Json) -> None:
-        await self.rt.store.update_part(orjson.loads(orjson.dumps(part)))
+        await self.rt.sessions.update_part(orjson.loads(orjson.dumps(part)))
 
     async def _save_message(self) -> None:
         assert self.turn.assistant is not None
-        await self.rt.store.update_message(orjson.loads(orjson.dumps(self.turn.assistant)))
+        await self.rt.sessions.update_message(orjson.loads(orjson.dumps(self.turn.assistant)))
 
     def _part(self, kind: str, **fields: Any) -> Json:
         assert self.turn.assistant is not None
@@ -182,16 +188,10 @@ class Loop:
             if self.blocked or finish != "tool-calls" or step >= max_steps:
                 break
         assert turn.assistant is not None
-        raw = await self.rt.store.get_message(self.sid, turn.assistant["id"])
-        if raw is None:
-            raise NotFoundError.session(self.sid)
-        return orjson.loads(raw)
+        return await self.rt.sessions.message(self.sid, turn.assistant["id"])
 
     async def _history(self) -> list[Json]:
-        raw = await self.rt.store.list_messages(self.sid, None, None)
-        if raw is None:
-            raise NotFoundError.session(self.sid)
-        rows = orjson.loads(raw)
+        rows = await self.rt.sessions.messages(self.sid)
         users = {
             r["info"]["id"]
             for r in rows
@@ -220,20 +220,7 @@ class Loop:
         conv = conversation(await self._history())
         tools = [] if last else await self._tools()
         system = system_prompt(turn.agent, session["directory"], turn.user.get("system"))
-        turn.assistant = {
-            "id": ids.ascending("msg"),
-            "sessionID": self.sid,
-            "role": "assistant",
-            "time": {"created": now_ms()},
-            "parentID": turn.user["id"],
-            "modelID": turn.model.model_id,
-            "providerID": turn.model.provider_id,
-            "mode": turn.agent.name,
-            "agent": turn.agent.name,
-            "path": {"cwd": session["directory"], "root": turn.root},
-            "cost": 0,
-            "tokens": _zero_tokens(),
-        }
+        turn.assistant = turn.new_assistant()
         turn.open_parts = {}
         await self._save_message()
         await self._save_part(self._part("step-start"))
@@ -284,7 +271,7 @@ class Loop:
         assistant["finish"] = finish
         assistant["time"]["completed"] = now_ms()
         await self._save_message()
-        await self.rt.store.update_session(self.sid, lambda info: _add_usage(info, tokens, cost))
+        await self.rt.sessions.update(self.sid, lambda info: _add_usage(info, tokens, cost))
         return finish
 
     async def _stream(
@@ -386,7 +373,7 @@ class Loop:
                 message_id=part["messageID"],
                 call_id=call.id,
                 agent=turn.agent.name,
-                store=self.rt.store,
+                sessions=self.rt.sessions,
                 ask=self._asker(call),
                 run_subagent=self._subagent,
             )
@@ -466,5 +453,6 @@ class Loop:
             await self._save_part(part)
             self.turn.open_parts.pop(key, None)
         await self._fail(error)
-        raw = await self.rt.store.get_message(self.sid, self.turn.assistant["id"])
-        return orjson.loads(raw) if raw is not None else None
+        with contextlib.suppress(NotFoundError):
+            return await self.rt.sessions.message(self.sid, self.turn.assistant["id"])
+        return None

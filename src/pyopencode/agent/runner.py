@@ -9,26 +9,23 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyopencode import ids
-from pyopencode import session as session_rules
 from pyopencode.agent.agents import get_agent
 from pyopencode.agent.loop import Loop, Runtime, Turn
 from pyopencode.bus import SESSION_ABORT, SESSION_HEARTBEAT, Bus, Event
 from pyopencode.errors import BadRequestError, NotFoundError
 from pyopencode.permission import Permissions
 from pyopencode.project import Instance
-from pyopencode.session import now_ms
-from pyopencode.store import Store
+from pyopencode.session.service import SessionService
 from pyopencode.tool import ToolError
+from pyopencode.vocab import Json, Place
 
-Json = dict[str, Any]
 log = logging.getLogger(__name__)
 
 ABORT_WAIT_SECONDS = 5.0
 # Prompts that may wait behind a running one on a session; more are refused, not stored.
 MAX_QUEUED = 64
 # With a shared store, the owner of a busy session repeats its status this often, so other
-# instances can drop it (server/state.py, STATUS_TTL_SECONDS) when the owner dies.
+# instances can drop it (session/status.py, STATUS_TTL_SECONDS) when the owner dies.
 HEARTBEAT_SECONDS = 5.0
 
 
@@ -49,24 +46,24 @@ class _Work:
 class Runner:
     """One per server. Prompts on one session run in order; sessions run side by side."""
 
-    def __init__(self, store: Store, bus: Bus, status: dict[str, Json]) -> None:
-        self.store = store
+    def __init__(self, sessions: SessionService, bus: Bus, status: dict[str, Json]) -> None:
+        self.sessions = sessions
         self.bus = bus
         self.status = status
         self.permissions = Permissions(self._emit)
         self._work: dict[str, _Work] = {}
         # Where each active session lives, so ephemeral events reach the right subscribers.
-        self._places: dict[str, tuple[str, str]] = {}
+        self._places: dict[str, Place] = {}
         self._gone: set[str] = set()
         # A shared store carries status to every instance; sent in order by one task.
-        self._shared = store.shared
+        self._shared = sessions.shared
         self._current: dict[str, Json] = {}
         self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Sessions recently deleted anywhere, so a status queued before that is not sent after.
         self._deleted: OrderedDict[str, None] = OrderedDict()
         self._runtime = Runtime(
-            store=store,
+            sessions=sessions,
             permissions=self.permissions,
             emit=self._emit,
             set_status=self._set_status,
@@ -86,9 +83,12 @@ class Runner:
     def _emit(self, session_id: str, kind: str, properties: Json) -> None:
         if session_id in self._gone:
             return  # nothing about a deleted session may follow its session.deleted
-        place = self._places.get(session_id)
-        directory, project = place if place else (None, None)
+        directory, project = self._where(session_id)
         self.bus.publish([Event(kind, properties, directory=directory, project=project)])
+
+    def _where(self, session_id: str) -> tuple[str | None, str | None]:
+        place = self._places.get(session_id)
+        return (place.directory, place.project) if place else (None, None)
 
     def _set_status(self, session_id: str, status: Json) -> None:
         if session_id in self._gone:
@@ -105,9 +105,8 @@ class Runner:
             self._emit(session_id, "session.idle", {"sessionID": session_id})
 
     def _broadcast_status(self, session_id: str, status: Json) -> None:
-        """Every instance's State.status follows these (server/state.py), this one's included."""
-        place = self._places.get(session_id)
-        directory, project = place if place else (None, None)
+        """Every instance's status board follows these (session/status.py), this one's included."""
+        directory, project = self._where(session_id)
         events = [
             Event(
                 "session.status",
@@ -134,7 +133,7 @@ class Runner:
             if sid in self._gone or sid in self._deleted:
                 continue  # deleted meanwhile: nothing may follow its session.deleted
             try:
-                await self.store.broadcast(events)
+                await self.sessions.broadcast(events)
             except Exception as exc:  # the store may be down or closing; status is best effort
                 log.warning("could not broadcast %s: %s", events[0].type, exc)
 
@@ -204,7 +203,7 @@ class Runner:
         work = self._work.get(session_id)
         if work is None:
             work = self._work[session_id] = _Work()
-            self._places[session_id] = (turn.session["directory"], turn.session["projectID"])
+            self._places[session_id] = Place.of(turn.session)
             work.queue.append(Job(turn, future))
             work.worker = asyncio.create_task(self._drain(session_id, work))
         else:
@@ -269,20 +268,7 @@ class Runner:
 
     async def _aborted_reply(self, turn: Turn) -> Json | None:
         loop = Loop(self._runtime, turn)
-        turn.assistant = {
-            "id": ids.ascending("msg"),
-            "sessionID": turn.session["id"],
-            "role": "assistant",
-            "time": {"created": now_ms()},
-            "parentID": turn.user["id"],
-            "modelID": turn.model.model_id,
-            "providerID": turn.model.provider_id,
-            "mode": turn.agent.name,
-            "agent": turn.agent.name,
-            "path": {"cwd": turn.session["directory"], "root": turn.root},
-            "cost": 0,
-            "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
-        }
+        turn.assistant = turn.new_assistant()
         try:
             return await loop.aborted()
         except NotFoundError:
@@ -328,11 +314,9 @@ class Runner:
             worktree=parent_turn.root,
             vcs=None,
         )
-        child = await self.store.create_session(
-            session_rules.new_info(
-                instance,
-                {"parentID": parent["id"], "title": f"{description} (@{agent.name} subagent)"},
-            )
+        child = await self.sessions.create(
+            instance,
+            {"parentID": parent["id"], "title": f"{description} (@{agent.name} subagent)"},
         )
         info, parts = message_rules.user_message(
             child,
@@ -342,8 +326,8 @@ class Runner:
                 "parts": [{"type": "text", "text": prompt}],
             },
         )
-        await self.store.update_message(info, parts)
-        self._places[child["id"]] = (child["directory"], child["projectID"])
+        await self.sessions.update_message(info, parts)
+        self._places[child["id"]] = Place.of(child)
         turn = Turn(
             session=child,
             user=info,

@@ -1,13 +1,9 @@
-"""Message rules: turning a prompt's input parts into a stored user message and its parts."""
+"""Message rules: a prompt's stored user message and parts, and the assistant message skeleton."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyopencode import ids
-from pyopencode.session import now_ms
-
-Json = dict[str, Any]
+from pyopencode.vocab import Json, now_ms
 
 DEFAULT_AGENT = "build"
 
@@ -49,3 +45,27 @@ def _stored_part(session_id: str, message_id: str, part: Json) -> Json:
     if stored["type"] == "text":
         stored.setdefault("time", {"start": now_ms(), "end": now_ms()})
     return stored
+
+
+def zero_tokens() -> Json:
+    return {"total": 0, "input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+
+
+def assistant_message(
+    session: Json, parent_id: str, provider_id: str, model_id: str, agent: str, root: str
+) -> Json:
+    """A new assistant message answering `parent_id`, before any part or usage is known."""
+    return {
+        "id": ids.ascending("msg"),
+        "sessionID": session["id"],
+        "role": "assistant",
+        "time": {"created": now_ms()},
+        "parentID": parent_id,
+        "modelID": model_id,
+        "providerID": provider_id,
+        "mode": agent,
+        "agent": agent,
+        "path": {"cwd": session["directory"], "root": root},
+        "cost": 0,
+        "tokens": zero_tokens(),
+    }

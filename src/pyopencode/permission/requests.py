@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from pyopencode import ids
 from pyopencode.errors import NotFoundError
 from pyopencode.permission.ruleset import Rule, evaluate
-
-Json = dict[str, Any]
+from pyopencode.vocab import Json
 
 
 class RejectedError(Exception):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from pyopencode.errors import BadRequestError
-
-Json = dict[str, Any]
+from pyopencode.vocab import Json
 
 _ANTHROPIC_NPM = "@ai-sdk/anthropic"
 _OPENAI_NPM = "@ai-sdk/openai-compatible"

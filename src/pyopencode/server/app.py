@@ -37,7 +37,7 @@ from pyopencode.server.routes import (
 )
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
-from pyopencode.store import open_store
+from pyopencode.session.service import SessionService
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,8 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
-        store = await open_store(settings.store_url, bus)
-        app.state.pyopencode = State(settings=settings, store=store, bus=bus)
+        sessions = await SessionService.open(
+            settings.store_url, bus, write_timeout=settings.write_timeout_seconds
+        )
+        app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         mcp_registry().attach(bus)
         try:
             yield
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             bus.close_all()
             await mcp_registry().close()  # ends every MCP session and child process
             # Drains the writer queue first: writes already accepted still commit.
-            await store.close()
+            await sessions.close()
 
     app = FastAPI(
         title="pyopencode",
@@ -79,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
     # authentication, limits, then the hot session routes ahead of FastAPI's own routing.
     if settings.hot_routes:
-        app.add_middleware(HotRoutes)
+        app.add_middleware(HotRoutes, trace=settings.hot_trace)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

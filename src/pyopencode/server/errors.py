@@ -103,6 +103,10 @@ def domain_error(exc: errors.OpencodeError, operation_id: str | None) -> Respons
         )
     if isinstance(exc, errors.PayloadTooLargeError):
         return named("PayloadTooLargeError", exc.message, 413)
+    if isinstance(exc, errors.StorageUnavailableError):
+        response = named("StorageUnavailableError", exc.message, 503)
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
     return named(type(exc).__name__, exc.message, exc.status)
 
 
@@ -126,6 +130,11 @@ def _unexpected(request: Request, exc: Exception) -> Response:
         type(exc).__name__,
         exc_info=exc,
     )
+    return unexpected()
+
+
+def unexpected() -> Response:
+    """The answer to a failure nobody anticipated; the details stay in the server log."""
     return named("UnknownError", "Unexpected server error. Check server logs for details.", 500)
 
 

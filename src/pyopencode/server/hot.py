@@ -2,45 +2,73 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pyopencode import session as rules
-from pyopencode.errors import NotFoundError, OpencodeError
+from pyopencode.errors import OpencodeError
 from pyopencode.model.session import SessionCreate
 from pyopencode.server import errors
 from pyopencode.server.instance import DIRECTORY_HEADER, MAX_DIRECTORY, chosen, resolve
 from pyopencode.server.json import send_json
-from pyopencode.server.routes.session import MAX_ID
+from pyopencode.server.params import MAX_ID
+from pyopencode.server.routes import session
 from pyopencode.server.state import State
+
+log = logging.getLogger("pyopencode.server")
 
 _PREFIX = "/session/ses"
 _ID_AT = len("/session/")
 _INSTANCE_PARAMS = frozenset(("directory", "workspace"))
 _DIRECTORY_HEADER = DIRECTORY_HEADER.encode()
+# Names the fast path on its answers when tracing is on, so tests can tell who answered.
+SERVED_HEADER = b"x-pyopencode-served"
+
+Operation = Callable[[State], Awaitable[bytes]]
 
 
 class _FallThrough(Exception):
     """The request is off the common path: the FastAPI route answers it instead."""
 
 
+def _operation_ids() -> dict[Callable[..., Any], str]:
+    """Each fast operation's id, as the router declares it for the FastAPI route it mirrors."""
+    endpoints: dict[Callable[..., Any], Callable[..., Any]] = {
+        session.create_session: session.create,
+        session.get_session: session.get,
+        session.delete_session: session.delete,
+    }
+    found: dict[Callable[..., Any], str] = {
+        endpoints[route.endpoint]: str(route.operation_id)
+        for route in session.router.routes
+        if isinstance(route, APIRoute) and route.endpoint in endpoints
+    }
+    assert len(found) == len(endpoints), "a fast operation has no FastAPI route"
+    return found
+
+
 class HotRoutes:
-    """`POST /session` and `GET|DELETE /session/{id}` without per-request dependency solving.
+    """A dispatcher for `POST /session` and `GET|DELETE /session/{id}`: serve fast, or fall through.
 
     FastAPI's routing and dependency resolution cost several times what these operations do
-    themselves, and they are what clients call most. Only the common shape is served here:
-    anything else (a body that does not validate, unknown query parameters, a non-JSON
-    content type) falls through to the FastAPI route with the body replayed, so errors keep a
-    single implementation and the OpenAPI document still describes every operation. Sits
-    inside the auth, CORS, access-log and body-limit middleware, so they apply unchanged.
+    themselves, and they are what clients call most. Only the common shape of a request is
+    served here, by the same operation function the FastAPI route calls. Anything else (a body
+    that does not validate, unknown query parameters, a non-JSON content type) falls through
+    to the FastAPI route with the body replayed, so errors keep a single implementation and the
+    OpenAPI document still describes every operation. Sits inside the auth, CORS, access-log
+    and body-limit middleware, so they apply unchanged.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trace: bool = False) -> None:
         self.app = app
+        self._ids = _operation_ids()
+        self._served: tuple[tuple[bytes, bytes], ...] = ((SERVED_HEADER, b"hot"),) if trace else ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -48,51 +76,52 @@ class HotRoutes:
             method: str = scope["method"]
             if path == "/session":
                 if method == "POST":
-                    await self._create(scope, receive, send)
-                    return
+                    body, receive = await _read_body(receive)
+                    try:
+                        fields = _create_fields(body, scope)
+                        directory = _directory(scope)
+                    except _FallThrough:
+                        pass
+                    else:
+
+                        async def create(state: State) -> bytes:
+                            instance = await resolve(state, directory)
+                            return await session.create(state, instance, fields)
+
+                        await self._serve(scope, send, session.create, create)
+                        return
             elif path.startswith(_PREFIX):
                 session_id = path[_ID_AT:]
                 if len(session_id) <= MAX_ID and "/" not in session_id:
                     if method == "GET":
-                        await self._get(scope, session_id, send)
-                        return
-                    if method == "DELETE":
-                        await self._delete(scope, session_id, send)
+                        op = session.get
+                    elif method == "DELETE":
+                        op = session.delete
+                    else:
+                        op = None
+                    if op is not None:
+                        await self._serve(scope, send, op, lambda s: op(s, session_id))
                         return
         await self.app(scope, receive, send)
 
-    async def _get(self, scope: Scope, session_id: str, send: Send) -> None:
-        raw = await _state(scope).store.get_session(session_id)
-        if raw is None:
-            await _send_error(send, NotFoundError.session(session_id), "session.get")
-            return
-        await send_json(send, raw)
-
-    async def _delete(self, scope: Scope, session_id: str, send: Send) -> None:
+    async def _serve(
+        self, scope: Scope, send: Send, op: Callable[..., Any], call: Operation
+    ) -> None:
         try:
-            # Answers only after the cascade has committed, or raises NotFoundError.
-            await _state(scope).store.delete_session(session_id)
+            body = await call(_state(scope))
         except OpencodeError as exc:
-            await _send_error(send, exc, "session.delete")
+            response = errors.domain_error(exc, self._ids[op])
+            retry = response.headers.get("retry-after")
+            headers = self._served + (((b"retry-after", retry.encode()),) if retry else ())
+            await send_json(send, bytes(response.body), response.status_code, headers)
             return
-        await send_json(send, b"true")
-
-    async def _create(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body, receive = await _read_body(receive)
-        try:
-            fields = _create_fields(body, scope)
-            directory = _directory(scope)
-        except _FallThrough:
-            await self.app(scope, receive, send)
+        except Exception as exc:
+            # Never raise into the ASGI server: it would drop the connection unanswered.
+            log.error("unexpected error in %s %s", scope["method"], scope["path"], exc_info=exc)
+            response = errors.unexpected()
+            await send_json(send, bytes(response.body), response.status_code, self._served)
             return
-        state = _state(scope)
-        try:
-            instance = await resolve(state, directory)
-            info = await state.store.create_session(rules.new_info(instance, fields))
-        except OpencodeError as exc:
-            await _send_error(send, exc, "session.create")
-            return
-        await send_json(send, orjson.dumps(info))
+        await send_json(send, body, 200, self._served)
 
 
 def _state(scope: Scope) -> State:
@@ -175,8 +204,3 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
             result: bytes = value
             return result
     return None
-
-
-async def _send_error(send: Send, exc: OpencodeError, operation_id: str) -> None:
-    response = errors.domain_error(exc, operation_id)
-    await send_json(send, bytes(response.body), response.status_code)

@@ -12,6 +12,7 @@ from fastapi import Depends, Query, Request
 from pyopencode import mcp, project
 from pyopencode.errors import BadRequestError
 from pyopencode.project import Instance
+from pyopencode.server.params import MAX_PATH
 from pyopencode.server.state import State
 
 # Directories are client input; the cache of their projects must not grow without bound.
@@ -19,7 +20,7 @@ MAX_CACHED_INSTANCES = 1024
 
 
 DIRECTORY_HEADER = "x-opencode-directory"
-MAX_DIRECTORY = 4096
+MAX_DIRECTORY = MAX_PATH
 
 
 def chosen(query: str | None, header: str | None) -> str | None:
@@ -44,7 +45,7 @@ async def resolve(state: State, directory: str | None) -> Instance:
                 except OSError as exc:
                     message = f"directory: {exc.strerror}"
                     raise BadRequestError(message, field="directory", kind="Query") from exc
-                await state.store.ensure_project(cached.project_json())
+                await state.sessions.ensure_project(cached.project_json())
                 if len(state.instances) >= MAX_CACHED_INSTANCES:
                     state.instances.pop(next(iter(state.instances)))
                 state.instances[path] = cached

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pyopencode import __version__, ids
-from pyopencode.project import Instance
+from pyopencode.vocab import Json, now_ms
 
-Json = dict[str, Any]
+if TYPE_CHECKING:
+    from pyopencode.project import Instance
+
+__all__ = ["apply_patch", "default_title", "fork_info", "new_info", "now_ms", "slug"]
 
 _ADJECTIVES = [
     "brave",
@@ -74,10 +76,6 @@ _NOUNS = [
     "tiger",
     "wizard",
 ]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _iso(ms: int) -> str:

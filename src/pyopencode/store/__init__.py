@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pyopencode.bus import Bus
-from pyopencode.store.base import SessionQuery, Store
+from pyopencode.store.base import Store, Tx
+from pyopencode.store.rows import SessionQuery
+from pyopencode.store.url import is_postgres_url, sqlite_path
 
-__all__ = ["SessionQuery", "Store", "open_store"]
+__all__ = ["SessionQuery", "Store", "Tx", "open_store"]
 
 
 async def open_store(url: str, bus: Bus) -> Store:
@@ -17,15 +17,13 @@ async def open_store(url: str, bus: Bus) -> Store:
     path is a SQLite file.
     """
     store: Store
-    if url.partition("://")[0] in ("postgresql", "postgres", "postgresql+psycopg"):
+    if is_postgres_url(url):
         from pyopencode.store.postgres import PostgresStore
 
         store = PostgresStore(url, bus)
     else:
-        if url.startswith("sqlite:"):
-            url = url.removeprefix("sqlite:").removeprefix("///")
         from pyopencode.store.sqlite import SqliteStore
 
-        store = SqliteStore(Path(url), bus)
+        store = SqliteStore(sqlite_path(url), bus)
     await store.start()
     return store

@@ -1,148 +1,111 @@
-"""The store interface shared by the SQLite and PostgreSQL engines."""
+"""The one small interface every engine implements: a write transaction, a read snapshot, NOTIFY.
+
+Modelled on Datasette's `Database.execute_write_fn(fn)` and httpx's transports. Every table
+operation is written once, in `store/rows.py`, against `Tx`; an engine only supplies
+connections, the transaction and its locking, placeholders, and how events reach every
+instance. SQL is written with `?` placeholders; an engine that speaks another style rewrites
+them.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import orjson
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from pyopencode.bus import Event
+    from pyopencode.errors import OpencodeError
 
-Json = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class SessionQuery:
-    """Filters for `GET /session`, already validated."""
-
-    project_id: str
-    directory: str | None = None
-    path: str | None = None
-    roots: bool = False
-    start: int | None = None
-    search: str | None = None
-    limit: int = 100
-
-    def where(self, mark: str) -> tuple[str, list[Any]]:
-        """The WHERE clause (without the keyword) and its arguments; `mark` is `?` or `%s`."""
-        sql = [f"project_id={mark}"]
-        args: list[Any] = [self.project_id]
-        if self.directory is not None:
-            sql.append(f"directory={mark}")
-            args.append(self.directory)
-        if self.path is not None:
-            sql.append(f"(path={mark} OR path LIKE {mark} ESCAPE '\\')")
-            args += [self.path, like_escape(self.path) + "/%"]
-        if self.roots:
-            sql.append("parent_id IS NULL")
-        if self.start is not None:
-            sql.append(f"time_updated>={mark}")
-            args.append(self.start)
-        if self.search:
-            sql.append(f"title LIKE {mark} ESCAPE '\\'")
-            args.append("%" + like_escape(self.search) + "%")
-        return " AND ".join(sql), args
+T = TypeVar("T")
+Row = tuple[Any, ...]
 
 
-# Both engines index (project_id, time_updated DESC, id), so this order is an index scan.
-SESSION_ORDER = "time_updated DESC, id ASC"
+class Tx(abc.ABC):
+    """One transaction (or one read snapshot) on one connection."""
+
+    # Row-lock suffixes. Empty where the engine serialises writers anyway (SQLite's one writer
+    # holds the database), so a lock would add nothing.
+    FOR_KEY_SHARE: str = ""
+    FOR_UPDATE: str = ""
+
+    @abc.abstractmethod
+    async def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        """Run a statement without waiting for its answer where the engine can (pipelining);
+        a statement whose effect must be known says `RETURNING` and uses `all`."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
-def like_escape(text: str) -> str:
-    """`text` with LIKE's wildcards escaped by backslash, so it matches literally."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+# A write returns its value and the events to publish once the transaction is durable.
+WriteFn = Callable[[Tx], Coroutine[Any, Any, tuple[T, "list[Event]"]]]
+ReadFn = Callable[[Tx], Coroutine[Any, Any, T]]
 
 
 class Store(abc.ABC):
-    """Every write returns only after its transaction is durable; events follow the commit.
-
-    Reads that return `bytes` hand back ready-to-send JSON, because the stored rows already
-    are the API's JSON and re-encoding them would be wasted work on the hottest paths.
-    """
+    """A write returns only after its transaction is durable; its events follow the commit."""
 
     # True when other server processes share this store, so their events arrive here too.
     shared: bool = False
+    _health: str = "ok"
+    # A write not answered within this many seconds gets StorageUnavailableError.
+    write_timeout: float = 30.0
 
-    # --- lifecycle
+    @property
+    def health(self) -> str:
+        """What the last write found: "ok", "full" (disk full) or "unavailable" (locked, timed
+        out). Kept in memory, so health checks answer without touching a disk that may hang."""
+        return self._health
+
     @abc.abstractmethod
     async def start(self) -> None: ...
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
-
-    # --- projects
-    @abc.abstractmethod
-    async def ensure_project(self, project: Json) -> Json: ...
+    async def close(self) -> None:
+        """Stop taking writes; the writes already accepted still commit."""
 
     @abc.abstractmethod
-    async def list_projects(self) -> bytes: ...
+    async def write(
+        self, fn: WriteFn[T], missing: OpencodeError | None = None, *, frees: bool = False
+    ) -> T:
+        """Run `fn` in one transaction and publish its events after the commit.
 
-    # --- sessions
-    @abc.abstractmethod
-    async def create_session(self, info: Json) -> Json: ...
-
-    @abc.abstractmethod
-    async def get_session(self, session_id: str) -> bytes | None: ...
-
-    async def get_session_info(self, session_id: str) -> Json | None:
-        raw = await self.get_session(session_id)
-        if raw is None:
-            return None
-        info: Json = orjson.loads(raw)
-        return info
+        A foreign-key violation (the row it hangs on was deleted meanwhile) raises `missing`.
+        A client that goes away does not cancel a write already accepted. `frees` marks a
+        write that removes data: on a full disk it may use the space held in reserve, so that
+        space can always be freed through the API.
+        """
 
     @abc.abstractmethod
-    async def list_sessions(self, query: SessionQuery) -> bytes: ...
+    async def read(self, fn: ReadFn[T]) -> T:
+        """Run `fn`'s statements on one consistent snapshot."""
 
-    @abc.abstractmethod
-    async def list_children(self, session_id: str) -> bytes | None: ...
-
-    @abc.abstractmethod
-    async def update_session(self, session_id: str, apply: Callable[[Json], Json]) -> Json: ...
-
-    @abc.abstractmethod
-    async def delete_session(self, session_id: str) -> list[Json]:
-        """Remove the session and all its descendants; returns them deepest first."""
-
-    @abc.abstractmethod
-    async def fork_session(
-        self, session_id: str, until_message_id: str | None, make_info: Callable[[Json], Json]
-    ) -> Json: ...
-
-    # --- messages and parts
-    @abc.abstractmethod
-    async def list_messages(
-        self, session_id: str, limit: int | None, before: str | None
-    ) -> bytes | None: ...
-
-    @abc.abstractmethod
-    async def get_message(self, session_id: str, message_id: str) -> bytes | None: ...
-
-    @abc.abstractmethod
-    async def update_message(self, info: Json, parts: Sequence[Json] = ()) -> Json:
-        """Insert or replace a message, and with it `parts`, in one transaction."""
-
-    @abc.abstractmethod
-    async def delete_message(self, session_id: str, message_id: str) -> None: ...
-
-    @abc.abstractmethod
-    async def update_part(self, part: Json) -> Json: ...
-
-    @abc.abstractmethod
-    async def delete_part(self, session_id: str, message_id: str, part_id: str) -> None: ...
-
-    # --- todos
-    @abc.abstractmethod
-    async def get_todos(self, session_id: str) -> bytes | None: ...
-
-    @abc.abstractmethod
-    async def set_todos(self, session_id: str, todos: list[Json]) -> None: ...
-
-    # --- ephemeral events
     @abc.abstractmethod
     async def broadcast(self, events: list[Event]) -> None:
-        """Publish `events` on every instance's bus, this one included, without writing rows."""
+        """Publish `events` on every instance's bus, this one included, writing no rows."""
+
+
+async def answer_within(future: asyncio.Future[T], seconds: float) -> T:
+    """The write's result, or StorageUnavailableError once `seconds` have passed.
+
+    The write itself is not cancelled (a hung disk may still take it), so the error says its
+    outcome is unknown rather than that it failed.
+    """
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), seconds)
+    except TimeoutError:
+        from pyopencode.errors import StorageUnavailableError
+
+        raise StorageUnavailableError(
+            f"storage unavailable: the write did not finish within {seconds:g}s; its outcome is"
+            " unknown (it may still be applied). Check before retrying.",
+            retry_after=5,
+        ) from None

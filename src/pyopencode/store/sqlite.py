@@ -5,33 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from pyopencode.bus import Bus, Event
-from pyopencode.errors import BadRequestError, NotFoundError
+from pyopencode.errors import OpencodeError, StorageFullError, StorageUnavailableError
 from pyopencode.store import migrate
-from pyopencode.store.base import SESSION_ORDER, Json, SessionQuery, Store
+from pyopencode.store.base import ReadFn, Row, Store, Tx, WriteFn, answer_within
 
 log = logging.getLogger("pyopencode.store")
 
 T = TypeVar("T")
-# A write runs on the writer's connection inside the batch transaction and returns its
-# value plus the events to publish once the batch is durable.
-WriteFn = Callable[[sqlite3.Connection], tuple[T, list[Event]]]
-
 _MAX_BATCH = 512
 _STOP = object()
+Outcome = tuple[asyncio.Future[Any], Any, list[Event], BaseException | None]
+# Space held back on a full disk so that deletes can still commit (they grow the WAL first).
+RESERVE_BYTES = 4 * 1024 * 1024
+_RESERVE_RETRY_S = 30.0
+# One log line per kind of storage fault per this many seconds, not a traceback per request.
+_FAULT_LOG_S = 10.0
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13
 
 
-def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -43,22 +45,99 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def _loads(data: str) -> Json:
-    value: Json = orjson.loads(data)
-    return value
+def run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends, here and now, without an event loop.
+
+    Table operations are written once as coroutines for both engines. On SQLite their
+    statements are plain blocking calls, so they finish in one step; that lets the writer
+    thread run them inside its transaction.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coro.close()
+    raise RuntimeError("a SQLite operation awaited something other than its statements")
 
 
-def _json_array(rows: list[tuple[str]] | list[Any]) -> bytes:
-    return b"[" + b",".join(row[0].encode() for row in rows) + b"]"
+def _foreign_key(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) and "FOREIGN KEY" in str(exc)
 
 
-def _session_event(kind: str, info: Json) -> Event:
-    return Event(
-        type=kind,
-        properties={"sessionID": info["id"], "info": info},
-        directory=info.get("directory"),
-        project=info.get("projectID"),
-    )
+def storage_fault(exc: BaseException) -> OpencodeError | None:
+    """The typed error a client gets for a fault of the disk or the database file, if it is one."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None:
+        return None
+    if code & 0xFF == _SQLITE_FULL:
+        return StorageFullError(
+            "storage full: the disk under the data directory has no space left;"
+            " nothing was written. Deleting sessions frees space."
+        )
+    if code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StorageUnavailableError(
+            "storage unavailable: the database is locked by another process; nothing was"
+            " written. Try again.",
+            retry_after=1,
+        )
+    if code & 0xFF == _SQLITE_IOERR:
+        return StorageUnavailableError(
+            f"storage unavailable: disk I/O error ({exc}); nothing was written.", retry_after=5
+        )
+    return None
+
+
+class Reserve:
+    """A file of RESERVE_BYTES beside the database, given up when the disk is full."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.held = False
+        self._tried = 0.0
+
+    def hold(self) -> None:
+        now = time.monotonic()
+        if self.held or now - self._tried < _RESERVE_RETRY_S:
+            return
+        self._tried = now
+        try:
+            with open(self.path, "wb") as f:
+                os.posix_fallocate(f.fileno(), 0, RESERVE_BYTES)
+            self.held = True
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+    def release(self) -> bool:
+        """Give the space back to the disk; False when there was none held."""
+        if not self.held:
+            return False
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        self.held = False
+        self._tried = time.monotonic()
+        return True
+
+
+class SqliteTx(Tx):
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self.conn.execute(sql, args).fetchone()
+        return row
+
+    async def all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return self.conn.execute(sql, args).fetchall()
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
 
 
 class _Writer(threading.Thread):
@@ -70,19 +149,25 @@ class _Writer(threading.Thread):
         self._loop = loop
         self._bus = bus
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.reserve = Reserve(path.with_name(path.name + ".reserve"))
+        self.health = "ok"
+        self._logged: dict[str, float] = {}
         self.batches = 0
         self.writes = 0
 
-    def submit(self, fn: WriteFn[Any]) -> asyncio.Future[Any]:
+    def submit(
+        self, fn: WriteFn[Any], missing: OpencodeError | None, frees: bool
+    ) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._queue.put((fn, future))
+        self._queue.put((fn, missing, future, frees))
         return future
 
     def stop(self) -> None:
         self._queue.put(_STOP)
 
     def run(self) -> None:
-        conn = _connect(self._path, readonly=False)
+        conn = connect(self._path, readonly=False)
+        self.reserve.hold()
         try:
             while True:
                 item = self._queue.get()
@@ -106,36 +191,72 @@ class _Writer(threading.Thread):
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, list[Event], BaseException | None]] = []
+        outcomes = self._attempt(conn, batch)
+        full = [i for i, o in enumerate(outcomes) if isinstance(o[3], StorageFullError)]
+        # On a full disk, deletes get the reserve: space must be freeable through the API.
+        frees = [i for i in full if batch[i][3]]
+        if frees and self.reserve.release():
+            log.warning(
+                "disk full: released the %d-byte reserve so deletes can commit", RESERVE_BYTES
+            )
+            for i, outcome in zip(
+                frees, self._attempt(conn, [batch[i] for i in frees]), strict=True
+            ):
+                outcomes[i] = outcome
+        faults = [
+            o[3] for o in outcomes if isinstance(o[3], StorageFullError | StorageUnavailableError)
+        ]
+        if faults:
+            self.health = "full" if isinstance(faults[0], StorageFullError) else "unavailable"
+        elif outcomes:
+            self.health = "ok"
+            self.reserve.hold()
+        self.batches += 1
+        self.writes += len(batch)
+        self._loop.call_soon_threadsafe(self._deliver, outcomes)
+
+    def _attempt(self, conn: sqlite3.Connection, batch: list[Any]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        tx = SqliteTx(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, future in batch:
+            for fn, missing, future, _frees in batch:
                 # A savepoint per request: one failing write rolls back alone, not the batch.
                 conn.execute("SAVEPOINT request")
                 try:
-                    value, events = fn(conn)
+                    value, events = run_now(fn(tx))
                 except BaseException as exc:
+                    if storage_fault(exc) is not None:
+                        raise  # SQLite may have ended the transaction with it: all fail
                     conn.execute("ROLLBACK TO request")
                     conn.execute("RELEASE request")
+                    if missing is not None and _foreign_key(exc):
+                        exc = missing
                     outcomes.append((future, None, [], exc))
                 else:
                     conn.execute("RELEASE request")
                     outcomes.append((future, value, events, None))
             conn.execute("COMMIT")
         except BaseException as exc:
-            log.exception("commit failed; rolling back %d writes", len(batch))
+            fault = storage_fault(exc)
+            if fault is None:
+                log.exception("commit failed; rolling back %d writes", len(batch))
+            else:
+                self._log_fault(fault)
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            outcomes = [(future, None, [], exc) for future, *_ in outcomes]
-            done = {id(o[0]) for o in outcomes}
-            outcomes += [(f, None, [], exc) for _, f in batch if id(f) not in done]
-        self.batches += 1
-        self.writes += len(batch)
-        self._loop.call_soon_threadsafe(self._deliver, outcomes)
+            error = fault or exc
+            return [(future, None, [], error) for _fn, _missing, future, _frees in batch]
+        return outcomes
 
-    def _deliver(
-        self, outcomes: list[tuple[asyncio.Future[Any], Any, list[Event], BaseException | None]]
-    ) -> None:
+    def _log_fault(self, fault: OpencodeError) -> None:
+        kind = type(fault).__name__
+        now = time.monotonic()
+        if now - self._logged.get(kind, -_FAULT_LOG_S) >= _FAULT_LOG_S:
+            self._logged[kind] = now
+            log.warning("%s (repeats are not logged for %.0fs)", fault.message, _FAULT_LOG_S)
+
+    def _deliver(self, outcomes: list[Outcome]) -> None:
         # Runs on the event loop: events go out in commit order, before any waiter resumes.
         for _future, _value, events, error in outcomes:
             if error is None and events:
@@ -154,12 +275,12 @@ class SqliteStore(Store):
         self.path = path
         self._bus = bus
         self._writer: _Writer | None = None
-        self._reader: sqlite3.Connection | None = None
+        self._reader: SqliteTx | None = None
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(migrate.upgrade_sqlite, self.path)
-        self._reader = _connect(self.path, readonly=True)
+        self._reader = SqliteTx(connect(self.path, readonly=True))
         self._writer = _Writer(self.path, asyncio.get_running_loop(), self._bus)
         self._writer.start()
 
@@ -169,408 +290,39 @@ class SqliteStore(Store):
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         if self._reader is not None:
-            self._reader.close()
+            self._reader.conn.close()
             self._reader = None
 
-    async def _write(self, fn: WriteFn[T]) -> T:
+    @property
+    def health(self) -> str:
+        return self._writer.health if self._writer else "unavailable"
+
+    async def write(
+        self, fn: WriteFn[T], missing: OpencodeError | None = None, *, frees: bool = False
+    ) -> T:
         assert self._writer is not None, "store is not started"
         # Shielded: a client that disconnects must not cancel a write already queued; it
         # still commits, and its events still go out.
-        result: T = await asyncio.shield(self._writer.submit(fn))
-        return result
+        future = self._writer.submit(fn, missing, frees)
+        return await answer_within(future, self.write_timeout)
 
-    def _read(self) -> sqlite3.Connection:
-        # Reads run on the event loop thread: they are index lookups that take far less
-        # than a thread hop would, and WAL means they never wait for the writer.
+    async def read(self, fn: ReadFn[T]) -> T:
+        # Reads run on the event loop thread: they are index lookups that take far less than
+        # a thread hop would, and WAL means they never wait for the writer. The transaction
+        # makes their statements one snapshot; run_now keeps other reads from interleaving.
         assert self._reader is not None, "store is not started"
-        return self._reader
+        conn = self._reader.conn
+        conn.execute("BEGIN")
+        try:
+            return run_now(fn(self._reader))
+        finally:
+            conn.execute("COMMIT")
 
     @property
     def stats(self) -> dict[str, int]:
         w = self._writer
         return {"batches": w.batches, "writes": w.writes} if w else {"batches": 0, "writes": 0}
 
-    # --- projects
-    async def ensure_project(self, project: Json) -> Json:
-        def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
-            row = conn.execute("SELECT data FROM project WHERE id=?", (project["id"],)).fetchone()
-            if row is not None:
-                existing = _loads(row[0])
-                if existing.get("worktree") == project["worktree"]:
-                    return existing, []
-                project["time"]["created"] = existing["time"]["created"]
-            conn.execute(
-                "INSERT INTO project (id, worktree, time_created, time_updated, data)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
-                " worktree=excluded.worktree, time_updated=excluded.time_updated,"
-                " data=excluded.data",
-                (
-                    project["id"],
-                    project["worktree"],
-                    project["time"]["created"],
-                    project["time"]["updated"],
-                    orjson.dumps(project).decode(),
-                ),
-            )
-            return project, []
-
-        return await self._write(write)
-
-    async def list_projects(self) -> bytes:
-        rows = (
-            self._read().execute("SELECT data FROM project ORDER BY time_updated DESC").fetchall()
-        )
-        return _json_array(rows)
-
-    # --- sessions
-    async def create_session(self, info: Json) -> Json:
-        data = orjson.dumps(info).decode()
-
-        def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
-            parent = info.get("parentID")
-            if parent is not None and not _exists(conn, "session", parent):
-                raise BadRequestError(f"Parent session not found: {parent}", field="parentID")
-            conn.execute(
-                "INSERT INTO session (id, project_id, parent_id, directory, path, title,"
-                " time_created, time_updated, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    info["id"],
-                    info["projectID"],
-                    parent,
-                    info["directory"],
-                    info.get("path", ""),
-                    info["title"],
-                    info["time"]["created"],
-                    info["time"]["updated"],
-                    data,
-                ),
-            )
-            return info, [_session_event("session.created", info)]
-
-        return await self._write(write)
-
-    async def get_session(self, session_id: str) -> bytes | None:
-        row = self._read().execute("SELECT data FROM session WHERE id=?", (session_id,)).fetchone()
-        return None if row is None else str(row[0]).encode()
-
-    async def list_sessions(self, query: SessionQuery) -> bytes:
-        where, args = query.where("?")
-        sql = f"SELECT data FROM session WHERE {where} ORDER BY {SESSION_ORDER} LIMIT ?"
-        return _json_array(self._read().execute(sql, [*args, query.limit]).fetchall())
-
-    async def list_children(self, session_id: str) -> bytes | None:
-        conn = self._read()
-        if not _exists(conn, "session", session_id):
-            return None
-        rows = conn.execute(
-            "SELECT data FROM session WHERE parent_id=? ORDER BY time_created ASC, id DESC",
-            (session_id,),
-        ).fetchall()
-        return _json_array(rows)
-
-    async def update_session(self, session_id: str, apply: Callable[[Json], Json]) -> Json:
-        def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
-            row = conn.execute("SELECT data FROM session WHERE id=?", (session_id,)).fetchone()
-            if row is None:
-                raise NotFoundError.session(session_id)
-            info = apply(_loads(row[0]))
-            conn.execute(
-                "UPDATE session SET title=?, time_updated=?, data=? WHERE id=?",
-                (info["title"], info["time"]["updated"], orjson.dumps(info).decode(), session_id),
-            )
-            return info, [_session_event("session.updated", info)]
-
-        return await self._write(write)
-
-    async def delete_session(self, session_id: str) -> list[Json]:
-        def write(conn: sqlite3.Connection) -> tuple[list[Json], list[Event]]:
-            rows = conn.execute(
-                "WITH RECURSIVE tree(id, depth) AS ("
-                " SELECT id, 0 FROM session WHERE id=?"
-                " UNION ALL SELECT s.id, t.depth + 1 FROM session s JOIN tree t"
-                " ON s.parent_id = t.id)"
-                " SELECT s.data FROM tree JOIN session s ON s.id = tree.id"
-                " ORDER BY tree.depth DESC",
-                (session_id,),
-            ).fetchall()
-            if not rows:
-                raise NotFoundError.session(session_id)
-            # Foreign keys cascade the rest: descendants, messages, parts and todos.
-            deleted = conn.execute("DELETE FROM session WHERE id=?", (session_id,)).rowcount
-            if deleted != 1:
-                raise NotFoundError.session(session_id)
-            removed = [_loads(r[0]) for r in rows]
-            return removed, [_session_event("session.deleted", info) for info in removed]
-
-        return await self._write(write)
-
-    async def fork_session(
-        self, session_id: str, until_message_id: str | None, make_info: Callable[[Json], Json]
-    ) -> Json:
-        from pyopencode import ids
-
-        def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
-            row = conn.execute("SELECT data FROM session WHERE id=?", (session_id,)).fetchone()
-            if row is None:
-                raise NotFoundError.session(session_id)
-            source = _loads(row[0])
-            info = make_info(source)
-            conn.execute(
-                "INSERT INTO session (id, project_id, parent_id, directory, path, title,"
-                " time_created, time_updated, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    info["id"],
-                    info["projectID"],
-                    info.get("parentID"),
-                    info["directory"],
-                    info.get("path", ""),
-                    info["title"],
-                    info["time"]["created"],
-                    info["time"]["updated"],
-                    orjson.dumps(info).decode(),
-                ),
-            )
-            events = [_session_event("session.created", info)]
-            place = (info["directory"], info["projectID"])
-            sql = "SELECT id, time_created, data FROM message WHERE session_id=?"
-            args: list[Any] = [session_id]
-            if until_message_id is not None:
-                sql += " AND id<?"
-                args.append(until_message_id)
-            id_map: dict[str, str] = {}
-            for old_id, created, data in conn.execute(sql + " ORDER BY id", args).fetchall():
-                message = _loads(data)
-                new_id = ids.ascending("msg")
-                id_map[old_id] = new_id
-                message["id"] = new_id
-                message["sessionID"] = info["id"]
-                if message.get("parentID") in id_map:
-                    message["parentID"] = id_map[message["parentID"]]
-                conn.execute(
-                    "INSERT INTO message (id, session_id, time_created, data) VALUES (?,?,?,?)",
-                    (new_id, info["id"], created, orjson.dumps(message).decode()),
-                )
-                events.append(_message_event(message, place))
-                for (part_data,) in conn.execute(
-                    "SELECT data FROM part WHERE message_id=? ORDER BY id", (old_id,)
-                ).fetchall():
-                    part = _loads(part_data)
-                    part["id"] = ids.ascending("prt")
-                    part["messageID"] = new_id
-                    part["sessionID"] = info["id"]
-                    conn.execute(
-                        "INSERT INTO part (id, message_id, session_id, data) VALUES (?,?,?,?)",
-                        (part["id"], new_id, info["id"], orjson.dumps(part).decode()),
-                    )
-                    events.append(_part_event(part, place))
-            return info, events
-
-        return await self._write(write)
-
-    # --- messages and parts
-    async def list_messages(
-        self, session_id: str, limit: int | None, before: str | None
-    ) -> bytes | None:
-        conn = self._read()
-        # One read transaction, so the messages and their parts are one consistent snapshot.
-        conn.execute("BEGIN")
-        try:
-            if not _exists(conn, "session", session_id):
-                return None
-            sql = "SELECT id, data FROM message WHERE session_id=?"
-            args: list[Any] = [session_id]
-            if before is not None:
-                sql += " AND id<?"
-                args.append(before)
-            if limit is not None:
-                sql += " ORDER BY id DESC LIMIT ?"
-                args.append(limit)
-                messages = list(reversed(conn.execute(sql, args).fetchall()))
-            else:
-                messages = conn.execute(sql + " ORDER BY id", args).fetchall()
-            parts: dict[str, list[bytes]] = {}
-            if messages:
-                first = messages[0][0]
-                for message_id, data in conn.execute(
-                    "SELECT message_id, data FROM part WHERE session_id=? AND message_id>=?"
-                    " ORDER BY message_id, id",
-                    (session_id, first),
-                ):
-                    parts.setdefault(message_id, []).append(data.encode())
-        finally:
-            conn.execute("COMMIT")
-        return (
-            b"["
-            + b",".join(
-                b'{"info":' + data.encode() + b',"parts":[' + b",".join(parts.get(mid, [])) + b"]}"
-                for mid, data in messages
-            )
-            + b"]"
-        )
-
-    async def get_message(self, session_id: str, message_id: str) -> bytes | None:
-        conn = self._read()
-        conn.execute("BEGIN")
-        try:
-            row = conn.execute(
-                "SELECT data FROM message WHERE id=? AND session_id=?", (message_id, session_id)
-            ).fetchone()
-            if row is None:
-                return None
-            parts = conn.execute(
-                "SELECT data FROM part WHERE message_id=? ORDER BY id", (message_id,)
-            ).fetchall()
-        finally:
-            conn.execute("COMMIT")
-        return b'{"info":' + row[0].encode() + b',"parts":' + _json_array(parts) + b"}"
-
-    async def update_message(self, info: Json, parts: Sequence[Json] = ()) -> Json:
-        data = orjson.dumps(info).decode()
-        part_rows = [(p, orjson.dumps(p).decode()) for p in parts]
-
-        def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
-            session = _session_row(conn, info["sessionID"])
-            owner = conn.execute(
-                "SELECT session_id FROM message WHERE id=?", (info["id"],)
-            ).fetchone()
-            if owner is not None and owner[0] != info["sessionID"]:
-                raise BadRequestError("message belongs to another session", field="id")
-            conn.execute(
-                "INSERT INTO message (id, session_id, time_created, data) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET data=excluded.data",
-                (info["id"], info["sessionID"], info["time"]["created"], data),
-            )
-            events = [_message_event(info, session)]
-            for part, part_data in part_rows:
-                _insert_part(conn, part, part_data)
-                events.append(_part_event(part, session))
-            return info, events
-
-        return await self._write(write)
-
-    async def delete_message(self, session_id: str, message_id: str) -> None:
-        def write(conn: sqlite3.Connection) -> tuple[None, list[Event]]:
-            session = _session_row(conn, session_id)
-            deleted = conn.execute(
-                "DELETE FROM message WHERE id=? AND session_id=?", (message_id, session_id)
-            ).rowcount
-            if deleted != 1:
-                raise NotFoundError(f"Message not found: {message_id}")
-            event = Event(
-                type="message.removed",
-                properties={"sessionID": session_id, "messageID": message_id},
-                directory=session[0],
-                project=session[1],
-            )
-            return None, [event]
-
-        await self._write(write)
-
-    async def update_part(self, part: Json) -> Json:
-        data = orjson.dumps(part).decode()
-
-        def write(conn: sqlite3.Connection) -> tuple[Json, list[Event]]:
-            session = _session_row(conn, part["sessionID"])
-            owner = conn.execute(
-                "SELECT session_id FROM message WHERE id=?", (part["messageID"],)
-            ).fetchone()
-            if owner is None or owner[0] != part["sessionID"]:
-                raise NotFoundError(f"Message not found: {part['messageID']}")
-            _insert_part(conn, part, data)
-            return part, [_part_event(part, session)]
-
-        return await self._write(write)
-
-    async def delete_part(self, session_id: str, message_id: str, part_id: str) -> None:
-        def write(conn: sqlite3.Connection) -> tuple[None, list[Event]]:
-            session = _session_row(conn, session_id)
-            deleted = conn.execute(
-                "DELETE FROM part WHERE id=? AND message_id=? AND session_id=?",
-                (part_id, message_id, session_id),
-            ).rowcount
-            if deleted != 1:
-                raise NotFoundError(f"Part not found: {part_id}")
-            event = Event(
-                type="message.part.removed",
-                properties={"sessionID": session_id, "messageID": message_id, "partID": part_id},
-                directory=session[0],
-                project=session[1],
-            )
-            return None, [event]
-
-        await self._write(write)
-
-    # --- todos
-    async def get_todos(self, session_id: str) -> bytes | None:
-        conn = self._read()
-        if not _exists(conn, "session", session_id):
-            return None
-        rows = conn.execute(
-            "SELECT data FROM todo WHERE session_id=? ORDER BY position", (session_id,)
-        ).fetchall()
-        return _json_array(rows)
-
-    async def set_todos(self, session_id: str, todos: list[Json]) -> None:
-        def write(conn: sqlite3.Connection) -> tuple[None, list[Event]]:
-            session = _session_row(conn, session_id)
-            conn.execute("DELETE FROM todo WHERE session_id=?", (session_id,))
-            conn.executemany(
-                "INSERT INTO todo (session_id, position, data) VALUES (?, ?, ?)",
-                [(session_id, i, orjson.dumps(t).decode()) for i, t in enumerate(todos)],
-            )
-            event = Event(
-                type="todo.updated",
-                properties={"sessionID": session_id, "todos": todos},
-                directory=session[0],
-                project=session[1],
-            )
-            return None, [event]
-
-        await self._write(write)
-
-    # --- ephemeral events
     async def broadcast(self, events: list[Event]) -> None:
         """One process: the local bus is every bus."""
         self._bus.publish(events)
-
-
-def _insert_part(conn: sqlite3.Connection, part: Json, data: str) -> None:
-    existing = conn.execute("SELECT message_id FROM part WHERE id=?", (part["id"],)).fetchone()
-    if existing is not None and existing[0] != part["messageID"]:
-        raise BadRequestError("part belongs to another message", field="id")
-    conn.execute(
-        "INSERT INTO part (id, message_id, session_id, data) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(id) DO UPDATE SET data=excluded.data",
-        (part["id"], part["messageID"], part["sessionID"], data),
-    )
-
-
-def _message_event(info: Json, session: tuple[str, str]) -> Event:
-    return Event(
-        type="message.updated",
-        properties={"sessionID": info["sessionID"], "info": info},
-        directory=session[0],
-        project=session[1],
-    )
-
-
-def _part_event(part: Json, session: tuple[str, str]) -> Event:
-    return Event(
-        type="message.part.updated",
-        properties={"sessionID": part["sessionID"], "part": part, "time": int(time.time() * 1000)},
-        directory=session[0],
-        project=session[1],
-    )
-
-
-def _exists(conn: sqlite3.Connection, table: str, row_id: str) -> bool:
-    return conn.execute(f"SELECT 1 FROM {table} WHERE id=?", (row_id,)).fetchone() is not None
-
-
-def _session_row(conn: sqlite3.Connection, session_id: str) -> tuple[str, str]:
-    row = conn.execute(
-        "SELECT directory, project_id FROM session WHERE id=?", (session_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFoundError.session(session_id)
-    return row[0], row[1]

@@ -7,9 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyopencode.store import Store
-
-Json = dict[str, Any]
+from pyopencode.session.service import SessionService
+from pyopencode.vocab import Json
 
 # Caps what one tool call can hand back to the model and store in a part.
 MAX_OUTPUT_BYTES = 50 * 1024
@@ -34,7 +33,7 @@ class ToolContext:
     message_id: str
     call_id: str
     agent: str
-    store: Store
+    sessions: SessionService
     # ask(permission, patterns, metadata): returns when allowed, raises RejectedError if not.
     ask: Callable[[str, list[str], Json], Awaitable[None]]
     # run_subagent(description, prompt, agent) -> (child session id, final text).

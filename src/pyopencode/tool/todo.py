@@ -41,7 +41,7 @@ class TodoWrite(Tool):
             }
             for t in todos
         ]
-        await ctx.store.set_todos(ctx.session_id, clean)
+        await ctx.sessions.set_todos(ctx.session_id, clean)
         open_count = sum(1 for t in clean if t["status"] != "completed")
         output = orjson.dumps(clean, option=orjson.OPT_INDENT_2).decode()
         return ToolResult(f"{open_count} todos", output, {"todos": clean})
@@ -54,7 +54,7 @@ class TodoRead(Tool):
 
     async def run(self, args: Json, ctx: ToolContext) -> ToolResult:
         await ctx.ask("todoread", ["*"], {})
-        raw = await ctx.store.get_todos(ctx.session_id) or b"[]"
+        raw = await ctx.sessions.todos_raw(ctx.session_id)
         todos = orjson.loads(raw)
         output = orjson.dumps(todos, option=orjson.OPT_INDENT_2).decode()
         return ToolResult(f"{len(todos)} todos", output, {"todos": todos})

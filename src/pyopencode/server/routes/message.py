@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from pyopencode.errors import BadRequestError, NotFoundError, SessionBusyError
+from pyopencode.errors import BadRequestError, SessionBusyError
 from pyopencode.model import session as sm
 from pyopencode.model.message import Message, MessageWithParts, OutputFormat
 from pyopencode.model.part import Part, PartInput
 from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
+from pyopencode.server.params import MessageID, MessageQuery, PartID, SessionID
 from pyopencode.server.state import AppState
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
-SessionID = Annotated[str, Path(pattern=r"^ses", max_length=128)]
-MessageID = Annotated[str, Path(pattern=r"^msg", max_length=128)]
-PartID = Annotated[str, Path(pattern=r"^prt", max_length=128)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": sm.InvalidRequestError},
     404: {"model": sm.NotFoundError},
@@ -62,12 +60,9 @@ async def list_messages(
     sessionID: SessionID,
     # The spec's own bound (2**53 - 1); larger values would overflow SQLite's integers.
     limit: Annotated[int | None, Query(ge=0, le=9_007_199_254_740_991)] = None,
-    before: Annotated[str | None, Query(pattern=r"^msg", max_length=128)] = None,
+    before: MessageQuery = None,
 ) -> Response:
-    raw = await state.store.list_messages(sessionID, limit, before)
-    if raw is None:
-        raise NotFoundError.session(sessionID)
-    return raw_json(raw)
+    return raw_json(await state.sessions.messages_raw(sessionID, limit, before))
 
 
 @router.get(
@@ -77,12 +72,7 @@ async def list_messages(
     responses=ERRORS,
 )
 async def get_message(state: AppState, sessionID: SessionID, messageID: MessageID) -> Response:
-    raw = await state.store.get_message(sessionID, messageID)
-    if raw is None:
-        if await state.store.get_session(sessionID) is None:
-            raise NotFoundError.session(sessionID)
-        raise NotFoundError(f"Message not found: {messageID}")
-    return raw_json(raw)
+    return raw_json(await state.sessions.message_raw(sessionID, messageID))
 
 
 @router.delete(
@@ -94,7 +84,7 @@ async def get_message(state: AppState, sessionID: SessionID, messageID: MessageI
 async def delete_message(state: AppState, sessionID: SessionID, messageID: MessageID) -> Response:
     if state.status.get(sessionID, {}).get("type") == "busy":
         raise SessionBusyError(sessionID)
-    await state.store.delete_message(sessionID, messageID)
+    await state.sessions.delete_message(sessionID, messageID)
     return true_response()
 
 
@@ -115,7 +105,7 @@ async def update_part(
     for key, expected in (("sessionID", sessionID), ("messageID", messageID), ("id", partID)):
         if part.get(key) != expected:
             raise BadRequestError(f"{key} in the body does not match the path", field=key)
-    return json_response(await state.store.update_part(part))
+    return json_response(await state.sessions.update_part(part))
 
 
 @router.delete(
@@ -127,5 +117,5 @@ async def update_part(
 async def delete_part(
     state: AppState, sessionID: SessionID, messageID: MessageID, partID: PartID
 ) -> Response:
-    await state.store.delete_part(sessionID, messageID, partID)
+    await state.sessions.delete_part(sessionID, messageID, partID)
     return true_response()

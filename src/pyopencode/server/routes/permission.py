@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from pyopencode.errors import NotFoundError
 from pyopencode.server.json import JsonRoute, json_response, true_response
+from pyopencode.server.params import RequestID
 from pyopencode.server.state import AppState
 
 router = APIRouter(tags=["permission"], route_class=JsonRoute)
@@ -29,7 +30,7 @@ async def list_permissions(state: AppState) -> Response:
 @router.post("/permission/{requestID}/reply", operation_id="permission.reply")
 async def reply(
     state: AppState,
-    requestID: Annotated[str, Path(max_length=128)],
+    requestID: RequestID,
     body: Annotated[PermissionReply, Body()],
 ) -> Response:
     try:

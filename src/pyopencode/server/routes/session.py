@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+import orjson
+from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
-from pyopencode import session as rules
 from pyopencode.errors import NotFoundError
 from pyopencode.model import session as m
 from pyopencode.model.message import SnapshotFileDiff
+from pyopencode.project import Instance
 from pyopencode.server.instance import CurrentInstance
-from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
-from pyopencode.server.state import app_state
-from pyopencode.store import SessionQuery
+from pyopencode.server.json import JsonRoute, json_response, raw_json
+from pyopencode.server.params import MAX_PATH, MessageQuery, SessionID
+from pyopencode.server.state import State, app_state
+from pyopencode.session.service import SessionQuery
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
-MAX_ID = 128
-SessionID = Annotated[str, Path(pattern=r"^ses", max_length=MAX_ID)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     400: {"model": m.InvalidRequestError},
     404: {"model": m.NotFoundError},
@@ -28,6 +28,28 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 # Upstream answers at most this many sessions when `limit` is not given.
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
+
+
+# The operations behind the busiest routes, shared by FastAPI and by the fast path in
+# server/hot.py, which calls them with requests it has parsed itself.
+
+
+async def create(state: State, instance: Instance, fields: dict[str, Any]) -> bytes:
+    return orjson.dumps(await state.sessions.create(instance, fields))
+
+
+async def get(state: State, session_id: str) -> bytes:
+    raw = await state.sessions.get_raw(session_id)
+    if raw is None:
+        raise NotFoundError.session(session_id)
+    return raw
+
+
+async def delete(state: State, session_id: str) -> bytes:
+    # Answers only after the cascade has committed, or raises NotFoundError: `true` is never
+    # sent for a session that is still there.
+    await state.sessions.delete(session_id)
+    return b"true"
 
 
 @router.get(
@@ -39,9 +61,9 @@ MAX_LIST_LIMIT = 10_000
 async def list_sessions(
     request: Request,
     instance: CurrentInstance,
-    directory: Annotated[str | None, Query(max_length=4096)] = None,
+    directory: Annotated[str | None, Query(max_length=MAX_PATH)] = None,
     scope: Annotated[str | None, Query(pattern="^project$")] = None,
-    path: Annotated[str | None, Query(max_length=4096)] = None,
+    path: Annotated[str | None, Query(max_length=MAX_PATH)] = None,
     roots: Annotated[bool | None, Query()] = None,
     start: Annotated[float | None, Query(ge=0)] = None,
     search: Annotated[str | None, Query(max_length=1024)] = None,
@@ -61,7 +83,7 @@ async def list_sessions(
         # break them, so a request is clamped to the cap that bounds one response's memory.
         limit=DEFAULT_LIST_LIMIT if limit is None else min(limit, MAX_LIST_LIMIT),
     )
-    return raw_json(await state.store.list_sessions(query))
+    return raw_json(await state.sessions.list_raw(query))
 
 
 @router.post(
@@ -75,10 +97,8 @@ async def create_session(
     instance: CurrentInstance,
     body: Annotated[m.SessionCreate | None, Body()] = None,
 ) -> Response:
-    state = app_state(request)
     fields = body.model_dump(exclude_none=True) if body is not None else {}
-    info = await state.store.create_session(rules.new_info(instance, fields))
-    return json_response(info)
+    return raw_json(await create(app_state(request), instance, fields))
 
 
 @router.get("/session/status", operation_id="session.status")
@@ -96,11 +116,7 @@ async def session_status(
     responses=NOT_FOUND,
 )
 async def get_session(request: Request, sessionID: SessionID) -> Response:
-    state = app_state(request)
-    raw = await state.store.get_session(sessionID)
-    if raw is None:
-        raise NotFoundError.session(sessionID)
-    return raw_json(raw)
+    return raw_json(await get(app_state(request), sessionID))
 
 
 @router.patch(
@@ -116,7 +132,7 @@ async def update_session(
 ) -> Response:
     state = app_state(request)
     patch = body.model_dump(exclude_none=True) if body is not None else {}
-    info = await state.store.update_session(sessionID, lambda info: rules.apply_patch(info, patch))
+    info = await state.sessions.patch(sessionID, patch)
     return json_response(info)
 
 
@@ -127,11 +143,7 @@ async def update_session(
     responses=NOT_FOUND,
 )
 async def delete_session(request: Request, sessionID: SessionID) -> Response:
-    state = app_state(request)
-    # The store answers only after the cascade has committed, or raises NotFoundError: the
-    # `true` below is never sent for a session that is still there.
-    await state.store.delete_session(sessionID)
-    return true_response()
+    return raw_json(await delete(app_state(request), sessionID))
 
 
 @router.get(
@@ -142,10 +154,7 @@ async def delete_session(request: Request, sessionID: SessionID) -> Response:
 )
 async def session_children(request: Request, sessionID: SessionID) -> Response:
     state = app_state(request)
-    raw = await state.store.list_children(sessionID)
-    if raw is None:
-        raise NotFoundError.session(sessionID)
-    return raw_json(raw)
+    return raw_json(await state.sessions.children_raw(sessionID))
 
 
 @router.post(
@@ -161,7 +170,7 @@ async def fork_session(
 ) -> Response:
     state = app_state(request)
     until = body.messageID if body is not None else None
-    info = await state.store.fork_session(sessionID, until, rules.fork_info)
+    info = await state.sessions.fork(sessionID, until)
     return json_response(info)
 
 
@@ -173,10 +182,7 @@ async def fork_session(
 )
 async def session_todo(request: Request, sessionID: SessionID) -> Response:
     state = app_state(request)
-    raw = await state.store.get_todos(sessionID)
-    if raw is None:
-        raise NotFoundError.session(sessionID)
-    return raw_json(raw)
+    return raw_json(await state.sessions.todos_raw(sessionID))
 
 
 @router.get(
@@ -187,7 +193,7 @@ async def session_todo(request: Request, sessionID: SessionID) -> Response:
 )
 async def session_diff(
     sessionID: SessionID,
-    messageID: Annotated[str | None, Query(pattern=r"^msg", max_length=128)] = None,
+    messageID: MessageQuery = None,
 ) -> Response:
     # pyopencode takes no file snapshots, so no message has a recorded diff: always empty, as
     # upstream answers when it has none stored (its spec has no 404 here). The UI asks for

@@ -68,7 +68,7 @@ async def project_directories(
     """The project's worktree; `global` (no git) and unknown projects have none."""
     if project_id == "global":
         return json_response([])
-    projects = orjson.loads(await state.store.list_projects())
+    projects = orjson.loads(await state.sessions.projects())
     for project in projects:
         if project.get("id") == project_id:
             return json_response([{"directory": project["worktree"]}])

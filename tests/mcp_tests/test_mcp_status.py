@@ -119,6 +119,12 @@ def test_unknown_servers_and_bad_input_change_nothing(
         assert _problems("/mcp", "post", 400, r.json()) == [], r.json()
     r = agent.client.post("/mcp", content=b"{nope", headers={"content-type": "application/json"})
     assert r.status_code == 400
+    r = agent.client.get("/experimental/tool")  # provider and model are required
+    assert r.status_code == 400
+    assert _problems("/experimental/tool", "get", 400, r.json()) == []
+    ids = agent.client.get("/experimental/tool/ids")
+    assert _problems("/experimental/tool/ids", "get", 200, ids.json()) == []
+    assert {"bash", "read", "fix_echo", "fix_grow"} <= set(ids.json())
     assert agent.client.get("/mcp").json() == before
 
 

@@ -144,6 +144,11 @@ async def slow(seconds: float) -> str:
     return "slept"
 
 
+@server.tool(description="The server process exits in the middle of the call.")
+def die() -> str:
+    os._exit(3)
+
+
 @server.tool(description="Adds a tool named `extra` and tells the client the list changed.")
 async def grow(ctx: Context) -> str:
     if "extra" not in {t.name for t in await server.list_tools()}:

@@ -240,3 +240,21 @@ def test_disposing_the_instance_ends_its_mcp_processes(
     # The next use of the directory starts its servers afresh.
     assert agent.client.get("/mcp").json() == {"fix": {"status": "connected"}}
     assert len(pids(pidfile)) == 2 and alive(pids(pidfile)[1])
+
+
+def test_a_server_that_dies_mid_call_fails_the_call_not_the_server(
+    openai_fake: FakeProvider, start_agent: Callable[..., Agent]
+) -> None:
+    agent = start_agent({**provider_config(openai_fake), "mcp": {"fix": local()}})
+    openai_fake.script = [_call("c1", "fix_die"), Reply(text="it died")]
+    sid = agent.session()
+    r = agent.prompt(sid, "die")
+    assert r.status_code == 200, r.text
+    [part] = _tool_parts(agent, sid)
+    assert part["state"]["status"] == "error" and "Connection closed" in part["state"]["error"]
+    assert agent.client.get("/mcp").json() == {
+        "fix": {"status": "failed", "error": "Connection closed"}
+    }
+    assert "fix_echo" not in agent.client.get("/experimental/tool/ids").json()
+    assert agent.client.post("/mcp/fix/connect").json() is True
+    assert agent.client.get("/mcp").json() == {"fix": {"status": "connected"}}

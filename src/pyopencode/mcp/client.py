@@ -16,6 +16,7 @@ import mcp
 from mcp import types
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CONNECTION_CLOSED
 
 from pyopencode.mcp.config import LocalConfig, RemoteConfig, timeout_seconds
 from pyopencode.mcp.oauth import NoInteraction
@@ -109,7 +110,17 @@ class Connection:
         session = self._session
         if session is None:
             raise ConnectionError(f"MCP server {self.name} is not connected")
-        return await session.call_tool(tool, arguments, read_timeout_seconds=CALL_TIMEOUT_SECONDS)
+        try:
+            return await session.call_tool(
+                tool, arguments, read_timeout_seconds=CALL_TIMEOUT_SECONDS
+            )
+        except mcp.MCPError as exc:
+            if exc.code == CONNECTION_CLOSED and self._session is session:
+                # The server went away (a local one exited): say so, and let the task end.
+                self.status = {"status": "failed", "error": exc.error.message}
+                self._session = None
+                self._closing.set()
+            raise ConnectionError(f"MCP server {self.name}: {exc.error.message}") from exc
 
     # --- the task that owns the transport and the session (anyio scopes stay in one task)
     async def _hold(self) -> None:
@@ -128,8 +139,8 @@ class Connection:
             leaf = _leaf(exc)
             if isinstance(leaf, NeedsAuth | NoInteraction):
                 self.status = {"status": "needs_auth"}
-            elif self._session is not None and self._closing.is_set():
-                pass  # closed on purpose; the caller sets the status it wants
+            elif self._closing.is_set():
+                pass  # closed on purpose, or already marked failed by `call`
             else:
                 self.status = {"status": "failed", "error": describe(leaf)}
                 if self._session is not None:

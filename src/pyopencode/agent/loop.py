@@ -8,13 +8,13 @@ import dataclasses
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
 import orjson
 
-from pyopencode import ids, mcp, message, provider, tool
-from pyopencode.agent.agents import AgentInfo
+from pyopencode import config, ids, mcp, message, provider, tool
+from pyopencode.agent.agents import AgentInfo, list_agents
+from pyopencode.agent.doom import DoomLoop
 from pyopencode.agent.history import conversation
 from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
@@ -38,8 +38,8 @@ class Runtime:
     permissions: Permissions
     emit: Callable[[str, str, Json], None]  # (session id, event type, properties), ephemeral
     set_status: Callable[[str, Json], None]
-    # (parent turn, description, prompt, agent name) -> (child session id, final text)
-    run_subagent: Callable[[Turn, str, str, str], Awaitable[tuple[str, str]]]
+    # (parent turn, description, prompt, agent, task_id to resume) -> (child id, final text)
+    run_subagent: Callable[[Turn, str, str, str, str | None], Awaitable[tuple[str, str]]]
 
 
 @dataclass
@@ -156,6 +156,7 @@ class Loop:
         self.turn = turn
         self.sid: str = turn.session["id"]
         self.blocked = False
+        self.doom = DoomLoop()
 
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
@@ -204,22 +205,28 @@ class Loop:
             or (r["info"]["role"] == "assistant" and r["info"].get("parentID") in users)
         ]
 
-    async def _tools(self) -> list[tool.Tool]:
-        extra = {t.name: t for t in await mcp.tools(self.turn.session["directory"])}
+    async def _tools(self, cfg: Json) -> list[tool.Tool]:
         disabled = {k for k, v in (self.turn.user.get("tools") or {}).items() if v is False}
-        disabled |= {k for k, v in self.turn.agent.tools.items() if v is False}
-        if self.turn.depth > 0:
-            disabled.add("task")  # sub-agents do not start sub-agents
-        # Patterns too, as upstream allows: `"tools": {"github_*": false}` hides a server's tools.
-        offered = {**extra, **tool.ALL}
-        return [t for n, t in offered.items() if not any(fnmatchcase(n, d) for d in disabled)]
+        turn = self.turn
+        builtin = tool.available(
+            turn.agent, turn.model.model_id, turn.depth, disabled, list_agents(cfg)
+        )
+        return builtin + await mcp.tools_for(turn.agent, turn.session["directory"], disabled)
 
     async def _step(self, last: bool) -> str:
         turn = self.turn
         session = turn.session
         conv = conversation(await self._history())
-        tools = [] if last else await self._tools()
-        system = system_prompt(turn.agent, session["directory"], turn.user.get("system"))
+        cfg = await asyncio.to_thread(config.load, session["directory"])
+        tools = [] if last else await self._tools(cfg)
+        system = await asyncio.to_thread(
+            system_prompt,
+            turn.agent,
+            session["directory"],
+            turn.user.get("system"),
+            turn.model,
+            cfg,
+        )
         turn.assistant = turn.new_assistant()
         turn.open_parts = {}
         await self._save_message()
@@ -377,6 +384,7 @@ class Loop:
                 ask=self._asker(call),
                 run_subagent=self._subagent,
             )
+            await self.doom.check(call.name, call.input, ctx.ask)
             result = await impl.run(call.input, ctx)
             state = {
                 "status": "completed",
@@ -413,8 +421,10 @@ class Loop:
 
         return ask
 
-    async def _subagent(self, description: str, prompt: str, agent: str) -> tuple[str, str]:
-        return await self.rt.run_subagent(self.turn, description, prompt, agent)
+    async def _subagent(
+        self, description: str, prompt: str, agent: str, task_id: str | None = None
+    ) -> tuple[str, str]:
+        return await self.rt.run_subagent(self.turn, description, prompt, agent, task_id)
 
     async def _fail(self, error: Json) -> None:
         assistant = self.turn.assistant

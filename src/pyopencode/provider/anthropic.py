@@ -48,6 +48,9 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in messages:
         if m["role"] == "user":
             add("user", {"type": "text", "text": m["content"] or "(empty)"})
+            for image in m.get("images") or []:
+                source = {"type": "base64", "media_type": image["mime"], "data": image["data"]}
+                add("user", {"type": "image", "source": source})
         elif m["role"] == "assistant":
             if m.get("content"):
                 add("assistant", {"type": "text", "text": m["content"]})

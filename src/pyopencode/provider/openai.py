@@ -52,7 +52,16 @@ def _messages(system: str, messages: list[dict[str, Any]]) -> list[dict[str, Any
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for m in messages:
         if m["role"] == "user":
-            out.append({"role": "user", "content": m["content"]})
+            content: Any = m["content"]
+            if m.get("images"):
+                content = [{"type": "text", "text": content or "(empty)"}] + [
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": f"data:{i['mime']};base64,{i['data']}"},
+                    }
+                    for i in m["images"]
+                ]
+            out.append({"role": "user", "content": content})
         elif m["role"] == "assistant":
             msg: dict[str, Any] = {"role": "assistant", "content": m.get("content") or None}
             if m.get("tool_calls"):

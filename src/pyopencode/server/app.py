@@ -20,6 +20,7 @@ from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
 from pyopencode.server.routes import (
     agent,
+    command,
     config,
     event,
     experimental,
@@ -29,7 +30,10 @@ from pyopencode.server.routes import (
     permission,
     prompt,
     provider,
+    question,
     session,
+    share,
+    skill,
     tool,
     tooling,
     tui,
@@ -75,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs, mcp, tool):
+    for module in (tui, experimental, tooling, vcs, mcp):
+        app.include_router(module.router)
+    for module in (command, skill, question, tool, share):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

@@ -1,4 +1,4 @@
-"""Formatters, LSP, commands and provider logins: what pyopencode has none of, said so."""
+"""Formatters, LSP and provider logins: what pyopencode has none of, said so."""
 
 from __future__ import annotations
 
@@ -18,12 +18,6 @@ async def formatters(instance: CurrentInstance) -> Response:
 
 @router.get("/lsp", operation_id="lsp.status", tags=["lsp"])
 async def lsp(instance: CurrentInstance) -> Response:
-    return json_response([])
-
-
-@router.get("/command", operation_id="command.list", tags=["command"])
-async def commands(instance: CurrentInstance) -> Response:
-    """No slash commands: pyopencode cannot run them (there is no `/session/{id}/command`)."""
     return json_response([])
 
 

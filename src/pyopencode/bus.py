@@ -90,6 +90,8 @@ class Subscription:
         # True when the client resumed from an id the ring no longer covers: it must refetch.
         self.resync = resync
         self.closed = False
+        # The close marker was taken by `ready`; `next` reports the end.
+        self._ended = False
         self.overflowed = False
 
     def offer(self, event: Event) -> None:
@@ -138,12 +140,39 @@ class Subscription:
         if self._replay and not self.closed:
             self._delivered, event = self._replay.popleft()
             return event
-        try:
-            item = await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
+        if self._ended:
+            raise StopAsyncIteration
+        if self._queue.empty():
+            # Only an idle subscriber waits on a timer; a busy one never pays for it.
+            try:
+                item = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                return None
+        else:
+            item = self._queue.get_nowait()
         if item is _CLOSED:
             raise StopAsyncIteration
+        return self._take(item)
+
+    def ready(self, limit: int) -> list[Event]:
+        """Up to `limit` more events that are already waiting, without waiting for any."""
+        found: list[Event] = []
+        while len(found) < limit and not self._ended:
+            if self._replay and not self.closed:
+                self._delivered, event = self._replay.popleft()
+                found.append(event)
+                continue
+            if self._queue.empty():
+                break
+            item = self._queue.get_nowait()
+            if item is _CLOSED:
+                # Said on the next call to `next`, after these events have been sent.
+                self._ended = True
+                break
+            found.append(self._take(item))
+        return found
+
+    def _take(self, item: object) -> Event:
         assert isinstance(item, tuple)
         self._delivered, event = item
         self._queued_bytes -= event.size

@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from pyopencode import __version__
 from pyopencode.bus import Bus
 from pyopencode.mcp import registry as mcp_registry
+from pyopencode.pty import Terminals
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
 from pyopencode.server.auth import BasicAuth
@@ -22,18 +23,23 @@ from pyopencode.server.limits import BodyLimit
 from pyopencode.server.query import RepeatedQuery
 from pyopencode.server.routes import (
     agent,
+    auth,
     command,
     config,
     event,
     experimental,
     file,
     find,
+    instance,
+    log,
     mcp,
     message,
     meta,
     permission,
+    project,
     prompt,
     provider,
+    pty,
     question,
     revert,
     session,
@@ -42,12 +48,16 @@ from pyopencode.server.routes import (
     tool,
     tooling,
     tui,
+    tui_control,
+    unsupported,
+    v2,
     vcs,
 )
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.session.service import SessionService
 from pyopencode.snapshot import service as snapshots
+from pyopencode.tui import ControlQueue
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,10 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         snapshots.configure(settings.data_dir)
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
+        app.state.terminals = Terminals(lambda event: bus.publish([event]))
+        app.state.tui_control = ControlQueue()
         mcp_registry().attach(bus)
         try:
             yield
         finally:
+            app.state.terminals.close()
             bus.close_all()
             await mcp_registry().close()  # ends every MCP session and child process
             # Drains the writer queue first: writes already accepted still commit.
@@ -92,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
     for module in (tui, experimental, tooling, vcs, file, find, revert, mcp):
+        app.include_router(module.router)
+    for module in (pty, instance, tui_control, auth, log, project, unsupported, v2):
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)

@@ -160,6 +160,9 @@ def _domain(request: Request, exc: Exception) -> Response:
 
 def domain_error(exc: errors.OpencodeError, operation_id: str | None) -> Response:
     """A domain failure as the response its operation declares."""
+    if isinstance(exc, errors.ProjectNotFoundError):
+        body = {"_tag": "ProjectNotFoundError", "projectID": exc.project_id, "message": exc.message}
+        return json_response(body, 404)
     if isinstance(exc, errors.NotFoundError):
         return named("NotFoundError", exc.message, 404)
     if isinstance(exc, errors.BadRequestError):

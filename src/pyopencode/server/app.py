@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from pyopencode import __version__
 from pyopencode.bus import Bus
+from pyopencode.mcp import registry as mcp_registry
 from pyopencode.pty import Terminals
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
@@ -31,6 +32,7 @@ from pyopencode.server.routes import (
     find,
     instance,
     log,
+    mcp,
     message,
     meta,
     permission,
@@ -76,11 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         app.state.terminals = Terminals(lambda event: bus.publish([event]))
         app.state.tui_control = ControlQueue()
+        mcp_registry().attach(bus)
         try:
             yield
         finally:
             app.state.terminals.close()
             bus.close_all()
+            await mcp_registry().close()  # ends every MCP session and child process
             # Drains the writer queue first: writes already accepted still commit.
             await sessions.close()
 
@@ -100,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs, file, find, revert):
+    for module in (tui, experimental, tooling, vcs, file, find, revert, mcp):
         app.include_router(module.router)
     for module in (pty, instance, tui_control, auth, log, project, unsupported, v2):
         app.include_router(module.router)

@@ -30,6 +30,11 @@ from pyopencode.server.routes import (
     session,
     tooling,
     tui,
+    v2_session,
+    v2_session_message,
+    v2_session_permission,
+    v2_session_question,
+    v2_session_revert,
     vcs,
 )
 from pyopencode.server.settings import Settings
@@ -70,6 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (tui, experimental, tooling, vcs):
         app.include_router(module.router)
+    for module in (v2_session, v2_session_message, v2_session_permission, v2_session_question):
+        app.include_router(module.router)
+    app.include_router(v2_session_revert.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
     # authentication, limits, then the hot session routes ahead of FastAPI's own routing.

@@ -339,8 +339,9 @@ const admitted = await client.v2.session.prompt(
   { sessionID, prompt: { text: "Say hello" } }, { throwOnError: true });
 await client.v2.session.wait({ sessionID }, { throwOnError: true });
 const history = await client.v2.session.history({ sessionID }, { throwOnError: true });
-const messages = await client.v2.session.messages({ sessionID, order: "asc" }, { throwOnError: true });
-const permissions = await client.v2.session.permission.list({ sessionID }, { throwOnError: true });
+const ok = { throwOnError: true };
+const messages = await client.v2.session.messages({ sessionID, order: "asc" }, ok);
+const permissions = await client.v2.session.permission.list({ sessionID }, ok);
 const deleted = await client.session.delete({ sessionID }, { throwOnError: true });
 const after = await client.v2.session.get({ sessionID });
 console.log(JSON.stringify({

@@ -85,7 +85,7 @@ def test_bad_input_is_refused_and_changes_nothing(
     sid = c.post("/api/session", json={}).json()["data"]["id"]
     before = c.get(f"/api/session/{sid}").json()
     missing = "ses_ffffffffffffNoSuchSession00"
-    for method, path, body in [
+    missing_cases: list[tuple[str, str, Json | None]] = [
         ("get", "/api/session/{sessionID}", None),
         ("get", "/api/session/{sessionID}/message", None),
         ("get", "/api/session/{sessionID}/history", None),
@@ -93,7 +93,8 @@ def test_bad_input_is_refused_and_changes_nothing(
         ("post", "/api/session/{sessionID}/prompt", {"prompt": {"text": "hi"}}),
         ("post", "/api/session/{sessionID}/interrupt", None),
         ("get", "/api/session/{sessionID}/permission", None),
-    ]:
+    ]
+    for method, path, body in missing_cases:
         r = c.request(method, path.format(sessionID=missing), json=body)
         err = check(r, path, method, 404)
         assert err == {
@@ -105,7 +106,7 @@ def test_bad_input_is_refused_and_changes_nothing(
     err = check(r, "/api/session/{sessionID}/message/{messageID}", "get", 404)
     assert err["_tag"] == "MessageNotFoundError" and err["messageID"] == "msg_nope"
 
-    bad = [
+    bad: list[tuple[str, str, Json | None, str | None]] = [
         ("get", "/api/session/nope", None, "/api/session/{sessionID}"),
         ("post", "/api/session", {"bogus": 1}, "/api/session"),
         ("post", "/api/session", {"agent": "no-such-agent"}, "/api/session"),
@@ -148,7 +149,7 @@ def test_unavailable_features_answer_a_declared_400(
     agent = start_agent(provider_config(openai_fake))
     c = agent.client
     sid = c.post("/api/session", json={}).json()["data"]["id"]
-    for method, template, body in [
+    unavailable: list[tuple[str, str, Json | None]] = [
         ("post", "/api/session/{sessionID}/compact", None),
         ("post", "/api/session/{sessionID}/revert/stage", {"messageID": "msg_x"}),
         ("post", "/api/session/{sessionID}/revert/clear", None),
@@ -157,7 +158,8 @@ def test_unavailable_features_answer_a_declared_400(
         ("post", "/api/session/{sessionID}/question/{requestID}/reply", {"answers": []}),
         ("post", "/api/session/{sessionID}/question/{requestID}/reject", None),
         ("post", "/api/session/{sessionID}/permission", {"action": "bash", "resources": ["x"]}),
-    ]:
+    ]
+    for method, template, body in unavailable:
         path = template.format(sessionID=sid, requestID="que_x")
         err = check(c.request(method, path, json=body), template, method, 400)
         assert err["_tag"] == "InvalidRequestError"

@@ -180,7 +180,7 @@ def test_prompt_messages_history_and_events(
 ) -> None:
     agent = start_agent(provider_config(openai_fake))
     c = agent.client
-    openai_fake.script = [Reply(text="first answer"), Reply(text="second answer")]
+    openai_fake.script = [Reply(text=f"{n} answer") for n in ("first", "second", "third")]
     sid = c.post("/api/session", json={}).json()["data"]["id"]
     one = _prompt_and_wait(agent, sid, "hello")
     assert one["sessionID"] == sid and one["prompt"] == {"text": "hello"}
@@ -251,6 +251,40 @@ def test_prompt_messages_history_and_events(
     for event in seen:
         problems = reference().problems(event, reference().component("SessionDurableEvent"))
         assert problems == []
+
+    # Following live: a prompt made while subscribed streams its events as they commit.
+    live: list[Json] = []
+    with httpx.stream(
+        "GET",
+        f"{agent.server.url}/api/session/{sid}/event",
+        params={"directory": str(agent.project), "after": str(len(events))},
+        timeout=20,
+    ) as stream:
+        r = c.post(f"/api/session/{sid}/prompt", json={"prompt": {"text": "third"}})
+        check(r, "/api/session/{sessionID}/prompt", "post", 200)
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                live.append(orjson.loads(line[6:]))
+            if live and live[-1]["type"] == "session.next.step.ended":
+                break
+    assert [e["type"].removeprefix("session.next.") for e in live] == [*turn, "step.ended"]
+    assert [e["durable"]["seq"] for e in live] == list(range(len(events) + 1, len(events) + 7))
+    assert live[4]["data"]["text"] == "third answer"
+    full = c.get(f"/api/session/{sid}/history").json()["data"]
+    assert full == events + live
+
+    # resume: false admits the prompt and runs nothing.
+    asked = len(openai_fake.requests)
+    body = {"prompt": {"text": "later"}, "resume": False}
+    r = c.post(f"/api/session/{sid}/prompt", json=body)
+    held = check(r, "/api/session/{sessionID}/prompt", "post", 200)["data"]
+    assert held["admittedSeq"] == len(full) + 1
+    newest = c.get(f"/api/session/{sid}/message", params={"limit": 1}).json()["data"]
+    assert newest == [
+        {"id": held["id"], "time": newest[0]["time"], "text": "later", "type": "user"}
+    ]
+    assert c.get("/api/session/active").json() == {"data": {}}
+    assert len(openai_fake.requests) == asked
 
 
 def test_permissions_through_v2(

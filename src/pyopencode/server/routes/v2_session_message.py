@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
+from pyopencode import message as message_rules
 from pyopencode.agent import prompt as prompting
 from pyopencode.bus import Event
 from pyopencode.errors import NotFoundError
@@ -26,6 +27,8 @@ router = APIRouter(prefix="/api", tags=["v2"], route_class=V2Route)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+COALESCE_SECONDS = 0.05
+COALESCE_MAX = 100
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -100,14 +103,21 @@ async def prompt(
             },
             409,
         )
-    instance = await resolve(state, session["directory"])
-    runner = state.agent_runner()
-    turn = await prompting.start(
-        state.sessions, runner, session, _v1_fields(body), instance.worktree
-    )
-    runner.submit(turn).add_done_callback(_retrieve)
+    if body.resume is False:
+        # Admitted without running, as v1's `noReply`: stored, and nothing answers it yet.
+        info, parts = message_rules.user_message(session, _v1_fields(body))
+        await state.sessions.update_message(info, parts)
+        user_id = info["id"]
+    else:
+        instance = await resolve(state, session["directory"])
+        runner = state.agent_runner()
+        turn = await prompting.start(
+            state.sessions, runner, session, _v1_fields(body), instance.worktree
+        )
+        runner.submit(turn).add_done_callback(_retrieve)
+        user_id = turn.user["id"]
     session, messages = await _stored(state, sessionID)
-    user = next(m for m in messages if m["info"]["id"] == turn.user["id"])
+    user = next(m for m in messages if m["info"]["id"] == user_id)
     seq = next(
         e["durable"]["seq"]
         for e in v2.history(session, messages)
@@ -225,11 +235,18 @@ async def _follow(
             try:
                 # Woken by any change to the session; the log is derived again from the store.
                 changed = await sub.next(heartbeat)
+                if changed is None:
+                    yield b": heartbeat\n\n"
+                    continue
+                # A streaming reply changes the session many times a second: derive once for
+                # a burst of changes, not once per change.
+                for _ in range(COALESCE_MAX):
+                    if changed is None or changed.type == "session.deleted":
+                        break
+                    changed = await sub.next(COALESCE_SECONDS)
             except StopAsyncIteration:
                 return
-            if changed is None:
-                yield b": heartbeat\n\n"
-            elif changed.type == "session.deleted":
+            if changed is not None and changed.type == "session.deleted":
                 return
     finally:
         sub.close()

@@ -338,6 +338,25 @@ def test_permissions_through_v2(
         if item["type"] == "tool"
     ]
     assert [(t["name"], t["state"]["status"]) for t in tools] == [("bash", "completed")]
+    r = c.get(f"/api/session/{sid}/history")
+    history = check(r, "/api/session/{sessionID}/history", "get", 200)["data"]
+    assert [e["type"].removeprefix("session.next.") for e in history] == [
+        "prompt.admitted",
+        "prompted",
+        "step.started",
+        "tool.input.started",
+        "tool.input.ended",
+        "tool.called",
+        "tool.success",
+        "step.ended",
+        "step.started",
+        "text.started",
+        "text.ended",
+        "step.ended",
+    ]
+    called = history[5]["data"]
+    assert called["callID"] == "call_v2" and called["input"] == BASH["input"]
+    assert orjson.loads(history[4]["data"]["text"]) == BASH["input"]
 
 
 def test_interrupt_stops_a_running_prompt(

@@ -335,7 +335,11 @@ def _assistant_events(session_id: str, place: Json, stored: Json) -> list[tuple[
                 continue
             call = {"callID": part.get("callID", part["id"])}
             arguments = state.get("input") if isinstance(state.get("input"), dict) else {}
-            called = {**call, "tool": part.get("tool", ""), "input": arguments}
+            name = part.get("tool", "")
+            add(times["start"], f"{pid}i", "tool.input.started", {**call, "name": name})
+            text = orjson.dumps(arguments).decode()
+            add(times["start"], f"{pid}j", "tool.input.ended", {**call, "text": text})
+            called = {**call, "tool": name, "input": arguments}
             add(
                 times["start"],
                 f"{pid}c",

@@ -55,6 +55,13 @@ def test_create_list_get_switch(
     v1 = c.get(f"/session/{made[1]['id']}").json()
     assert v1["agent"] == "plan" and v1["model"] == {"id": "m1", "providerID": "fake"}
 
+    chosen = {"id": "ses_0123456789abcdefChosenByClient"}
+    mine = check(c.post("/api/session", json=chosen), "/api/session", "post", 200)["data"]
+    assert mine["id"] == chosen["id"]
+    again = check(c.post("/api/session", json=chosen), "/api/session", "post", 400)
+    assert again["field"] == "id"
+    c.delete(f"/session/{mine['id']}")
+
     listed = _sessions(agent)
     assert [s["id"] for s in listed] == [made[1]["id"], made[0]["id"]]
     first = check(c.get("/api/session", params={"limit": 1}), "/api/session", "get", 200)
@@ -110,10 +117,19 @@ def test_bad_input_is_refused_and_changes_nothing(
         ("get", "/api/session/nope", None, "/api/session/{sessionID}"),
         ("post", "/api/session", {"bogus": 1}, "/api/session"),
         ("post", "/api/session", {"agent": "no-such-agent"}, "/api/session"),
+        ("post", "/api/session", {"id": "ses\u0000"}, "/api/session"),
+        ("post", "/api/session", {"location": {"directory": "relative"}}, "/api/session"),
+        (
+            "post",
+            "/api/session",
+            {"location": {"directory": "/tmp", "workspaceID": "wrk_1"}},
+            "/api/session",
+        ),
         ("post", f"/api/session/{sid}/agent", {"agent": "no-such-agent"}, None),
         ("post", f"/api/session/{sid}/agent", {}, None),
         ("post", f"/api/session/{sid}/model", {"model": {"id": "x", "providerID": "nope"}}, None),
         ("post", f"/api/session/{sid}/prompt", {"prompt": {}}, None),
+        ("post", f"/api/session/{sid}/prompt", {"id": "msg_\u0000", "prompt": {"text": "x"}}, None),
         ("post", f"/api/session/{sid}/prompt", {"prompt": {"text": 1}}, None),
         ("get", f"/api/session/{sid}/history?limit=abc", None, None),
         ("get", "/api/session?order=sideways", None, "/api/session"),

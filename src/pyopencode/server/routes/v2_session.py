@@ -38,15 +38,22 @@ WAIT_SECONDS = 600.0
 NO_CONTENT = 204
 
 
+# Text a store can hold and a path can name: PostgreSQL refuses NUL, and so does the OS.
+NO_NUL = r"^[^\x00]*$"
+# Ids a client may choose: the prefix, then what the server's own ids are made of.
+NEW_SESSION_ID = r"^ses_[0-9A-Za-z]+$"
+
+
 class LocationRef(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    directory: str = Field(max_length=MAX_PATH)
+    # Absolute: a relative one would mean whatever the server's working directory is.
+    directory: str = Field(max_length=MAX_PATH, pattern=r"^/[^\x00]*$")
     workspaceID: str | None = Field(default=None, pattern=r"^wrk")
 
 
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    id: str | None = Field(default=None, pattern=r"^ses", max_length=128)
+    id: str | None = Field(default=None, pattern=NEW_SESSION_ID, max_length=128)
     agent: str | None = None
     model: SessionModelRef | None = None
     location: LocationRef | None = None
@@ -69,9 +76,9 @@ async def list_sessions(
     workspace: Annotated[str | None, Query(pattern=r"^wrk", max_length=128)] = None,
     limit: Annotated[int | None, Query(ge=0)] = None,
     order: Annotated[Literal["asc", "desc"] | None, Query()] = None,
-    search: Annotated[str | None, Query(max_length=1024)] = None,
-    project: Annotated[str | None, Query(max_length=MAX_PATH)] = None,
-    subpath: Annotated[str | None, Query(max_length=MAX_PATH)] = None,
+    search: Annotated[str | None, Query(max_length=1024, pattern=NO_NUL)] = None,
+    project: Annotated[str | None, Query(max_length=MAX_PATH, pattern=NO_NUL)] = None,
+    subpath: Annotated[str | None, Query(max_length=MAX_PATH, pattern=NO_NUL)] = None,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Response:
     try:

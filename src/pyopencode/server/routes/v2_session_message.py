@@ -63,7 +63,8 @@ class PromptInput(BaseModel):
 
 class PromptBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    id: str | None = Field(default=None, pattern=r"^msg_", max_length=MAX_ID)
+    # The prefix, then what the server's own ids are made of (the store refuses NUL and more).
+    id: str | None = Field(default=None, pattern=r"^msg_[0-9A-Za-z]+$", max_length=MAX_ID)
     prompt: PromptInput
     delivery: Literal["steer", "queue"] | None = None
     resume: bool | None = None

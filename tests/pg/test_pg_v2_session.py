@@ -3,6 +3,7 @@ and prompted through one is read, in v2 shapes, through the other."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def test_v2_sessions_on_postgres(
         httpx.Client(base_url=s.url, params={"directory": str(project)}, timeout=30)
         for s in servers
     )
-    fake.script = [Reply(text="answer from postgres")]
+    # Streamed over about three seconds, so the prompt is still running while it is looked at.
+    fake.script = [Reply(text="answer from postgres", chunks=20, chunk_delay=0.15)]
     with one, two:
         made = _ok(one.post("/api/session", json={"agent": "plan"}), "/api/session", "post")
         sid = made["data"]["id"]
@@ -73,7 +75,18 @@ def test_v2_sessions_on_postgres(
 
         r = one.post(f"/api/session/{sid}/prompt", json={"prompt": {"text": "hi"}})
         admitted = _ok(r, "/api/session/{sessionID}/prompt", "post")["data"]
-        _ok(one.post(f"/api/session/{sid}/wait"), "/api/session/{sessionID}/wait", "post", 204)
+        running = {"data": {sid: {"type": "running"}}}
+        deadline = time.monotonic() + 10
+        while one.get("/api/session/active").json() != running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _ok(one.get("/api/session/active"), "/api/session/active", "get") == running
+        # The other instance knows it is busy but does not run it.
+        assert two.get("/api/session/active").json() == {"data": {}}
+        while sid not in two.get("/session/status").json() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sid in two.get("/session/status").json()
+        _ok(two.post(f"/api/session/{sid}/wait"), "/api/session/{sessionID}/wait", "post", 204)
+        assert one.get("/api/session/active").json() == {"data": {}}
 
         msgs = _ok(
             two.get(f"/api/session/{sid}/message"), "/api/session/{sessionID}/message", "get"

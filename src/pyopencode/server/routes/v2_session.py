@@ -134,7 +134,10 @@ async def create_session(
 
 @router.get("/session/active", operation_id="v2.session.active")
 async def active_sessions(state: AppState) -> Response:
-    running = {sid: {"type": "running"} for sid in list(state.status)}
+    # Upstream lists the sessions this process runs; on a shared store others run the rest.
+    runner = state.runner
+    owned = [sid for sid in list(state.status) if runner is not None and runner.owns(sid)]
+    running = {sid: {"type": "running"} for sid in owned}
     return json_response({"data": running})
 
 

@@ -173,7 +173,6 @@ def test_unavailable_features_answer_a_declared_400(
         ("get", "/api/session/{sessionID}/question", None),
         ("post", "/api/session/{sessionID}/question/{requestID}/reply", {"answers": []}),
         ("post", "/api/session/{sessionID}/question/{requestID}/reject", None),
-        ("post", "/api/session/{sessionID}/permission", {"action": "bash", "resources": ["x"]}),
     ]
     for method, template, body in unavailable:
         path = template.format(sessionID=sid, requestID="que_x")
@@ -441,3 +440,69 @@ def test_v2_sdk_client(
     assert out["afterStatus"] == 404
     assert out["afterError"]["_tag"] == "SessionNotFoundError"
     assert agent.client.get(f"/session/{sid}").status_code == 404
+
+
+def test_client_permission_requests(
+    openai_fake: FakeProvider, start_agent: Callable[..., Agent]
+) -> None:
+    rules = {"bash": {"*": "ask", "ls": "allow"}, "webfetch": "deny"}
+    agent = start_agent({**provider_config(openai_fake), "permission": rules})
+    c = agent.client
+    sid = c.post("/api/session", json={}).json()["data"]["id"]
+    tmpl = "/api/session/{sessionID}/permission"
+    path = f"/api/session/{sid}/permission"
+
+    def create(body: Json, status: int = 200) -> Json:
+        found: Json = check(c.post(path, json=body), tmpl, "post", status)
+        return found
+
+    assert create({"action": "bash", "resources": ["ls"]})["data"]["effect"] == "allow"
+    assert create({"action": "webfetch", "resources": ["x"]})["data"]["effect"] == "deny"
+    assert check(c.get(path), tmpl, "get", 200) == {"data": []}
+    source = {"type": "tool", "messageID": "msg_1", "callID": "c1"}
+    ask = {"action": "bash", "resources": ["rm -rf x"], "save": ["rm *"], "source": source}
+    with agent.events() as rec:
+        made = create({**ask, "id": "per_0123456789abcdefClientMade0"})["data"]
+        assert made == {"id": "per_0123456789abcdefClientMade0", "effect": "ask"}
+        asked = rec.wait_for(lambda e: e["type"] == "permission.asked")["properties"]
+        assert asked["id"] == made["id"] and asked["patterns"] == ["rm -rf x"]
+        again = create({**ask, "id": made["id"]}, 400)
+        assert again["_tag"] == "InvalidRequestError"
+        listed = check(c.get(path), tmpl, "get", 200)["data"]
+        assert listed == [
+            {
+                "id": made["id"],
+                "sessionID": sid,
+                "action": "bash",
+                "resources": ["rm -rf x"],
+                "save": ["rm *"],
+                "metadata": {},
+                "source": source,
+            }
+        ]
+        got = c.get(f"{path}/{made['id']}")
+        assert check(got, tmpl + "/{requestID}", "get", 200)["data"] == listed[0]
+        r = c.post(f"{path}/{made['id']}/reply", json={"reply": "always"})
+        check(r, tmpl + "/{requestID}/reply", "post", 204)
+        replied = rec.wait_for(lambda e: e["type"] == "permission.replied")["properties"]
+        assert replied == {"sessionID": sid, "requestID": made["id"], "reply": "always"}
+    assert check(c.get(path), tmpl, "get", 200) == {"data": []}
+    r = c.post(f"{path}/{made['id']}/reply", json={"reply": "once"})
+    check(r, tmpl + "/{requestID}/reply", "post", 404)
+    # "always" granted its `save` patterns to the session.
+    assert create({"action": "bash", "resources": ["rm -rf y"]})["data"]["effect"] == "allow"
+
+    bad_bodies: list[Json] = [
+        {"action": "bash"},
+        {"action": "bash", "resources": "ls"},
+        {"action": "bash", "resources": ["ls"], "id": "nope"},
+        {"action": "bash", "resources": ["ls"], "agent": "no-such-agent"},
+        {"action": "bash", "resources": ["ls"], "source": {"type": "other"}},
+    ]
+    for bad in bad_bodies:
+        assert create(bad, 400)["_tag"] == "InvalidRequestError"
+    pending = create({"action": "bash", "resources": ["mv a b"]})["data"]
+    assert pending["effect"] == "ask"
+    assert c.delete(f"/session/{sid}").json() is True
+    r = c.get(f"{path}/{pending['id']}")
+    assert check(r, tmpl + "/{requestID}", "get", 404)["_tag"] == "SessionNotFoundError"

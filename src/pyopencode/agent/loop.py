@@ -12,14 +12,17 @@ from typing import Any
 
 import orjson
 
-from pyopencode import ids, message, provider, tool
-from pyopencode.agent.agents import AgentInfo
+from pyopencode import config, ids, message, provider, tool
+from pyopencode.agent.agents import AgentInfo, list_agents
+from pyopencode.agent.doom import DoomLoop
 from pyopencode.agent.history import conversation
 from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
 from pyopencode.provider import ResolvedModel
 from pyopencode.session.service import SessionService
+from pyopencode.snapshot import service as snapshots
+from pyopencode.snapshot.shadow import ShadowRepo
 from pyopencode.vocab import Json, now_ms
 
 MAX_RETRIES = 4
@@ -37,8 +40,8 @@ class Runtime:
     permissions: Permissions
     emit: Callable[[str, str, Json], None]  # (session id, event type, properties), ephemeral
     set_status: Callable[[str, Json], None]
-    # (parent turn, description, prompt, agent name) -> (child session id, final text)
-    run_subagent: Callable[[Turn, str, str, str], Awaitable[tuple[str, str]]]
+    # (parent turn, description, prompt, agent, task_id to resume) -> (child id, final text)
+    run_subagent: Callable[[Turn, str, str, str, str | None], Awaitable[tuple[str, str]]]
 
 
 @dataclass
@@ -155,6 +158,10 @@ class Loop:
         self.turn = turn
         self.sid: str = turn.session["id"]
         self.blocked = False
+        self.doom = DoomLoop()
+        # The turn's first and latest workspace snapshots, for its summary diffs.
+        self._snapshots: list[str] = []
+        self._shadow: ShadowRepo | None = None
 
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
@@ -186,8 +193,21 @@ class Loop:
             finish = await self._step(last=step >= max_steps)
             if self.blocked or finish != "tool-calls" or step >= max_steps:
                 break
+        await self._summarize()
         assert turn.assistant is not None
         return await self.rt.sessions.message(self.sid, turn.assistant["id"])
+
+    async def _summarize(self) -> None:
+        """The user message's `summary.diffs` and a `session.diff` event, when files changed."""
+        if len(self._snapshots) < 2:
+            return
+        diffs = await snapshots.diff(self._shadow, self._snapshots[0], self._snapshots[-1])
+        if not diffs:
+            return
+        user = self.turn.user
+        user["summary"] = {**(user.get("summary") or {}), "diffs": diffs}
+        await self.rt.sessions.update_message(orjson.loads(orjson.dumps(user)))
+        self.rt.emit(self.sid, "session.diff", {"sessionID": self.sid, "diff": diffs})
 
     async def _history(self) -> list[Json]:
         rows = await self.rt.sessions.messages(self.sid)
@@ -203,23 +223,37 @@ class Loop:
             or (r["info"]["role"] == "assistant" and r["info"].get("parentID") in users)
         ]
 
-    def _tools(self) -> list[tool.Tool]:
+    def _tools(self, cfg: Json) -> list[tool.Tool]:
         disabled = {k for k, v in (self.turn.user.get("tools") or {}).items() if v is False}
-        disabled |= {k for k, v in self.turn.agent.tools.items() if v is False}
-        if self.turn.depth > 0:
-            disabled.add("task")  # sub-agents do not start sub-agents
-        return [t for name, t in tool.ALL.items() if name not in disabled]
+        turn = self.turn
+        return tool.available(
+            turn.agent, turn.model.model_id, turn.depth, disabled, list_agents(cfg)
+        )
 
     async def _step(self, last: bool) -> str:
         turn = self.turn
         session = turn.session
         conv = conversation(await self._history())
-        tools = [] if last else self._tools()
-        system = system_prompt(turn.agent, session["directory"], turn.user.get("system"))
+        cfg = await asyncio.to_thread(config.load, session["directory"])
+        tools = [] if last else self._tools(cfg)
+        system = await asyncio.to_thread(
+            system_prompt,
+            turn.agent,
+            session["directory"],
+            turn.user.get("system"),
+            turn.model,
+            cfg,
+        )
         turn.assistant = turn.new_assistant()
         turn.open_parts = {}
         await self._save_message()
-        await self._save_part(self._part("step-start"))
+        # Workspace snapshots (snapshot/): the files before this step, for diff and revert.
+        shadow = None if last else snapshots.shadow_for(session["projectID"], turn.root)
+        before = await snapshots.track(shadow)
+        if before is not None and not self._snapshots:
+            self._shadow = shadow
+            self._snapshots.append(before)
+        await self._save_part(self._part("step-start", **({"snapshot": before} if before else {})))
 
         attempt = 0
         while True:
@@ -260,7 +294,20 @@ class Loop:
 
         tokens = _tokens(usage)
         cost = _cost(turn.model, usage)
-        await self._save_part(self._part("step-finish", reason=finish, cost=cost, tokens=tokens))
+        after: dict[str, str] = {}
+        changed = await snapshots.patch(shadow, before) if calls else None
+        if changed is not None:
+            if changed.files:
+                await self._save_part(self._part("patch", hash=changed.hash, files=changed.files))
+                for path in changed.files:
+                    self.rt.emit(self.sid, "file.edited", {"file": path})
+            end = await snapshots.track(shadow)
+            after = {"snapshot": end} if end else {}
+            if end:
+                self._snapshots.append(end)
+        await self._save_part(
+            self._part("step-finish", reason=finish, cost=cost, tokens=tokens, **after)
+        )
         assistant = turn.assistant
         assistant["tokens"] = tokens
         assistant["cost"] = cost
@@ -373,6 +420,7 @@ class Loop:
                 ask=self._asker(call),
                 run_subagent=self._subagent,
             )
+            await self.doom.check(call.name, call.input, ctx.ask)
             result = await impl.run(call.input, ctx)
             state = {
                 "status": "completed",
@@ -407,8 +455,10 @@ class Loop:
 
         return ask
 
-    async def _subagent(self, description: str, prompt: str, agent: str) -> tuple[str, str]:
-        return await self.rt.run_subagent(self.turn, description, prompt, agent)
+    async def _subagent(
+        self, description: str, prompt: str, agent: str, task_id: str | None = None
+    ) -> tuple[str, str]:
+        return await self.rt.run_subagent(self.turn, description, prompt, agent, task_id)
 
     async def _fail(self, error: Json) -> None:
         assistant = self.turn.assistant

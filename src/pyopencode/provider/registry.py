@@ -47,6 +47,8 @@ class ResolvedModel:
     options: Json = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     max_output: int = 4096
+    # Whether the model takes image input (config `modalities.input` or `attachment`).
+    images: bool = False
 
 
 def request_options(options: Json, allowed: frozenset[str]) -> Json:
@@ -114,7 +116,15 @@ def resolve(config: Json, provider_id: str, model_id: str) -> ResolvedModel:
         options=options,
         headers={**(options.pop("headers", None) or {}), **(model.get("headers") or {})},
         max_output=int((model.get("limit") or {}).get("output") or 4096),
+        images=_takes_images(model),
     )
+
+
+def _takes_images(model: Json) -> bool:
+    inputs = (model.get("modalities") or {}).get("input")
+    if isinstance(inputs, list):
+        return "image" in inputs
+    return model.get("attachment") is True
 
 
 def default_model(config: Json) -> tuple[str, str]:

@@ -14,20 +14,30 @@ from pyopencode.bus import Bus
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
 from pyopencode.server.auth import BasicAuth
+from pyopencode.server.guard import RequestGuard
 from pyopencode.server.hot import HotRoutes
 from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
+from pyopencode.server.query import RepeatedQuery
 from pyopencode.server.routes import (
     agent,
+    command,
     config,
     event,
     experimental,
+    file,
+    find,
     message,
     meta,
     permission,
     prompt,
     provider,
+    question,
+    revert,
     session,
+    share,
+    skill,
+    tool,
     tooling,
     tui,
     v2_session,
@@ -40,6 +50,7 @@ from pyopencode.server.routes import (
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.session.service import SessionService
+from pyopencode.snapshot import service as snapshots
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,8 +58,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
-        sessions = await SessionService.open(settings.store_url, bus)
+        bus = Bus(
+            max_queue=settings.sse_queue_size,
+            buffer_size=settings.event_buffer_size,
+            max_queue_bytes=settings.sse_queue_bytes,
+            buffer_bytes=settings.event_buffer_bytes,
+        )
+        sessions = await SessionService.open(
+            settings.store_url, bus, write_timeout=settings.write_timeout_seconds
+        )
+        snapshots.configure(settings.data_dir)
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         try:
             yield
@@ -73,12 +92,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs):
+    for module in (tui, experimental, tooling, vcs, file, find, revert):
+        app.include_router(module.router)
+    for module in (command, skill, question, tool, share):
         app.include_router(module.router)
     for module in (v2_session, v2_session_message, v2_session_permission, v2_session_question):
         app.include_router(module.router)
     app.include_router(v2_session_revert.router)
-    # Added innermost first; a request meets them in the reverse order: access log, CORS (so
+    # Added innermost first; a request meets them in the reverse order: access log, the
+    # Host/Origin/content-type guard, repeated query parameters (400), CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
     # authentication, limits, then the hot session routes ahead of FastAPI's own routing.
     if settings.hot_routes:
@@ -102,6 +124,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["authorization", "content-type", "last-event-id", DIRECTORY_HEADER],
             max_age=600,
         )
+    app.add_middleware(RepeatedQuery)
+    app.add_middleware(
+        RequestGuard,
+        check_host=settings.check_host,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.cors_origins,
+    )
     if settings.access_log:
         app.add_middleware(AccessLog)
     return app

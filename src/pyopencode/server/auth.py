@@ -61,7 +61,7 @@ class BasicAuth:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        if scope["path"] == HEALTH_PATH and scope["method"] == "GET":
+        if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(_ANONYMOUS_HEALTH)).encode()),

@@ -47,9 +47,76 @@ def invalid_request(message: str, kind: str | None, field: str | None) -> Respon
 
 
 # Operations whose 400 the reference spec types as `BadRequestError` ({name, data}); every
-# other operation uses `InvalidRequestError` ({_tag, message}).
-_NAMED_400 = {"session.list", "global.event", "global.health", "path.get", "project.list"}
-_NAMED_400 |= {"project.current", "session.diff"}
+# other operation uses `InvalidRequestError` ({_tag, message}). Listed from the 1.18.33 spec:
+# any operation that takes `?directory=` can answer 400 for a directory that does not exist.
+_NAMED_400 = frozenset(
+    (
+        "app.agents",
+        "app.skills",
+        "command.list",
+        "config.get",
+        "config.providers",
+        "experimental.capabilities.get",
+        "experimental.console.get",
+        "experimental.console.listOrgs",
+        "experimental.projectCopy.generateName",
+        "experimental.resource.list",
+        "experimental.session.list",
+        "experimental.workspace.adapter.list",
+        "experimental.workspace.list",
+        "experimental.workspace.status",
+        "experimental.workspace.syncList",
+        "file.list",
+        "file.read",
+        "file.status",
+        "find.files",
+        "find.symbols",
+        "find.text",
+        "formatter.status",
+        "global.config.get",
+        "global.dispose",
+        "global.event",
+        "global.health",
+        "instance.dispose",
+        "lsp.status",
+        "mcp.auth.remove",
+        "mcp.connect",
+        "mcp.disconnect",
+        "mcp.status",
+        "path.get",
+        "permission.list",
+        "project.current",
+        "project.directories",
+        "project.initGit",
+        "project.list",
+        "provider.auth",
+        "provider.list",
+        "pty.connectToken",
+        "pty.get",
+        "pty.list",
+        "pty.remove",
+        "pty.shells",
+        "question.list",
+        "session.diff",
+        "session.list",
+        "session.share",
+        "session.unshare",
+        "sync.start",
+        "tui.clearPrompt",
+        "tui.control.next",
+        "tui.control.response",
+        "tui.openHelp",
+        "tui.openModels",
+        "tui.openSessions",
+        "tui.openThemes",
+        "tui.showToast",
+        "tui.submitPrompt",
+        "vcs.diff",
+        "vcs.diff.raw",
+        "vcs.get",
+        "vcs.status",
+    )
+)
 
 
 def _operation(request: Request) -> str | None:
@@ -103,6 +170,10 @@ def domain_error(exc: errors.OpencodeError, operation_id: str | None) -> Respons
         )
     if isinstance(exc, errors.PayloadTooLargeError):
         return named("PayloadTooLargeError", exc.message, 413)
+    if isinstance(exc, errors.StorageUnavailableError):
+        response = named("StorageUnavailableError", exc.message, 503)
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
     return named(type(exc).__name__, exc.message, exc.status)
 
 

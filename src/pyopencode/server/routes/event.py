@@ -58,6 +58,10 @@ async def _stream(
             try:
                 event = await sub.next(heartbeat)
             except StopAsyncIteration:
+                if sub.overflowed:
+                    # Its backlog went over the cap and was dropped: the client must refetch
+                    # (or resume with this frame's id, while the ring still covers it).
+                    yield server_frame("server.resync", reason="The client fell too far behind")
                 return
             if event is None:
                 yield server_frame("server.heartbeat")

@@ -170,9 +170,6 @@ def test_unavailable_features_answer_a_declared_400(
         ("post", "/api/session/{sessionID}/revert/stage", {"messageID": "msg_x"}),
         ("post", "/api/session/{sessionID}/revert/clear", None),
         ("post", "/api/session/{sessionID}/revert/commit", None),
-        ("get", "/api/session/{sessionID}/question", None),
-        ("post", "/api/session/{sessionID}/question/{requestID}/reply", {"answers": []}),
-        ("post", "/api/session/{sessionID}/question/{requestID}/reject", None),
     ]
     for method, template, body in unavailable:
         path = template.format(sessionID=sid, requestID="que_x")
@@ -506,3 +503,60 @@ def test_client_permission_requests(
     assert c.delete(f"/session/{sid}").json() is True
     r = c.get(f"{path}/{pending['id']}")
     assert check(r, tmpl + "/{requestID}", "get", 404)["_tag"] == "SessionNotFoundError"
+
+
+QUESTION: Json = {
+    "question": "Proceed?",
+    "header": "Proceed",
+    "options": [{"label": "Yes", "description": "go"}, {"label": "No", "description": "stop"}],
+}
+
+
+def test_questions_through_v2(openai_fake: FakeProvider, start_agent: Callable[..., Agent]) -> None:
+    agent = start_agent(provider_config(openai_fake))
+    c = agent.client
+    ask = Reply(tool_calls=[{"id": "q1", "name": "question", "input": {"questions": [QUESTION]}}])
+    openai_fake.script = [ask, Reply(text="went ahead"), ask, Reply(text="stopped")]
+    sid = c.post("/api/session", json={}).json()["data"]["id"]
+    other = c.post("/api/session", json={}).json()["data"]["id"]
+    tmpl = "/api/session/{sessionID}/question"
+    path = f"/api/session/{sid}/question"
+    assert check(c.get(path), tmpl, "get", 200) == {"data": []}
+    for answer, text in (("reply", "went ahead"), ("reject", "stopped")):
+        with agent.events() as rec:
+            r = c.post(f"/api/session/{sid}/prompt", json={"prompt": {"text": "ask me"}})
+            check(r, "/api/session/{sessionID}/prompt", "post", 200)
+            asked = rec.wait_for(lambda e: e["type"] == "question.asked")["properties"]
+            pending = check(c.get(path), tmpl, "get", 200)["data"]
+            assert [(q["id"], q["questions"]) for q in pending] == [(asked["id"], [QUESTION])]
+            assert check(c.get(f"/api/session/{other}/question"), tmpl, "get", 200) == {"data": []}
+            # Not this session's question, an unknown one, a malformed answer: nothing changes.
+            body = {"answers": [["Yes"]]}
+            wrong = c.post(f"/api/session/{other}/question/{asked['id']}/reply", json=body)
+            err = check(wrong, tmpl + "/{requestID}/reply", "post", 404)
+            assert err["_tag"] == "QuestionNotFoundError"
+            r = c.post(f"{path}/que_nope/reject")
+            check(r, tmpl + "/{requestID}/reject", "post", 404)
+            r = c.post(f"{path}/{asked['id']}/reply", json={"answers": "Yes"})
+            check(r, tmpl + "/{requestID}/reply", "post", 400)
+            assert len(check(c.get(path), tmpl, "get", 200)["data"]) == 1
+            if answer == "reply":
+                r = c.post(f"{path}/{asked['id']}/reply", json=body)
+                check(r, tmpl + "/{requestID}/reply", "post", 204)
+            else:
+                r = c.post(f"{path}/{asked['id']}/reject")
+                check(r, tmpl + "/{requestID}/reject", "post", 204)
+            rec.wait_idle(sid)
+        assert check(c.get(path), tmpl, "get", 200) == {"data": []}
+        newest = c.get(f"/api/session/{sid}/message", params={"limit": 1}).json()["data"][0]
+        assert newest["type"] == "assistant"
+        if answer == "reply":
+            assert newest["content"][0]["text"] == text
+    tools = [
+        item["state"]
+        for m in c.get(f"/api/session/{sid}/context").json()["data"]
+        for item in m.get("content", [])
+        if item["type"] == "tool"
+    ]
+    assert [t["status"] for t in tools] == ["completed", "error"]
+    assert "Yes" in tools[0]["content"][0]["text"]

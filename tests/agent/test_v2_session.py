@@ -20,6 +20,7 @@ from tests.schema import reference
 require_spec()
 
 Json = dict[str, Any]
+JSON_TYPE = {"content-type": "application/json"}
 BASH: Json = {"id": "call_v2", "name": "bash", "input": {"command": "echo v2 > v2.txt"}}
 
 
@@ -140,7 +141,7 @@ def test_bad_input_is_refused_and_changes_nothing(
         path, _, query = path.partition("?")
         params = dict(pair.split("=") for pair in query.split("&")) if query else None
         content = orjson.dumps(body) if body is not None else None
-        r = c.request(method, path, content=content, params=params)
+        r = c.request(method, path, content=content, params=params, headers=JSON_TYPE)
         err = check(r, template, method, 400)
         assert err["_tag"] == "InvalidRequestError", err
     for template, params in [

@@ -3,6 +3,7 @@ reference schema, with prompts answered by a scripted local model."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -168,9 +169,6 @@ def test_unavailable_features_answer_a_declared_400(
     sid = c.post("/api/session", json={}).json()["data"]["id"]
     unavailable: list[tuple[str, str, Json | None]] = [
         ("post", "/api/session/{sessionID}/compact", None),
-        ("post", "/api/session/{sessionID}/revert/stage", {"messageID": "msg_x"}),
-        ("post", "/api/session/{sessionID}/revert/clear", None),
-        ("post", "/api/session/{sessionID}/revert/commit", None),
     ]
     for method, template, body in unavailable:
         path = template.format(sessionID=sid, requestID="que_x")
@@ -561,3 +559,52 @@ def test_questions_through_v2(openai_fake: FakeProvider, start_agent: Callable[.
     ]
     assert [t["status"] for t in tools] == ["completed", "error"]
     assert "Yes" in tools[0]["content"][0]["text"]
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+
+
+def test_revert_through_v2(
+    openai_fake: FakeProvider, start_agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "kept.txt").write_text("kept\n")
+    _git(project, "init", "-q")
+    _git(project, "add", "-A")
+    _git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    agent = start_agent({**provider_config(openai_fake), "permission": {"edit": "allow"}})
+    c = agent.client
+    new = project / "new.txt"
+    write = {"id": "w1", "name": "write", "input": {"filePath": str(new), "content": "new\n"}}
+    openai_fake.script = [Reply(tool_calls=[write]), Reply(text="written")]
+    sid = c.post("/api/session", json={}).json()["data"]["id"]
+    user = _prompt_and_wait(agent, sid, "write it")["id"]
+    assert new.read_text() == "new\n"
+    stored = c.get(f"/api/session/{sid}/message").json()["data"]
+    tmpl = "/api/session/{sessionID}/revert/"
+
+    r = c.post(f"/api/session/{sid}/revert/stage", json={"messageID": "msg_nope"})
+    assert check(r, tmpl + "stage", "post", 404)["_tag"] == "MessageNotFoundError"
+    r = c.post(f"/api/session/{sid}/revert/stage", json={"messageID": user, "x": 1})
+    check(r, tmpl + "stage", "post", 400)
+    assert new.exists() and "revert" not in c.get(f"/api/session/{sid}").json()["data"]
+
+    r = c.post(f"/api/session/{sid}/revert/stage", json={"messageID": user})
+    staged = check(r, tmpl + "stage", "post", 200)["data"]
+    assert staged["messageID"] == user and staged["snapshot"]
+    assert not new.exists() and (project / "kept.txt").read_text() == "kept\n"
+    assert c.get(f"/api/session/{sid}").json()["data"]["revert"]["messageID"] == user
+    check(c.post(f"/api/session/{sid}/revert/clear"), tmpl + "clear", "post", 204)
+    assert new.read_text() == "new\n"
+    assert "revert" not in c.get(f"/api/session/{sid}").json()["data"]
+    assert c.get(f"/api/session/{sid}/message").json()["data"] == stored
+
+    r = c.post(f"/api/session/{sid}/revert/stage", json={"messageID": user})
+    check(r, tmpl + "stage", "post", 200)
+    check(c.post(f"/api/session/{sid}/revert/commit"), tmpl + "commit", "post", 204)
+    assert not new.exists()
+    assert c.get(f"/api/session/{sid}/message").json()["data"] == []
+    assert "revert" not in c.get(f"/api/session/{sid}").json()["data"]
+    assert c.get(f"/session/{sid}/message").json() == []

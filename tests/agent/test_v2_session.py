@@ -154,6 +154,8 @@ def test_bad_input_is_refused_and_changes_nothing(
             "_tag": "InvalidCursorError",
             "message": "Invalid cursor",
         }
+    r = c.get("/api/session", params=[("limit", "1"), ("limit", "2")])
+    assert check(r, "/api/session", "get", 400)["field"] == "limit"
     r = c.post("/api/session", content=b"{not json", headers={"content-type": "application/json"})
     check(r, "/api/session", "post", 400)
     assert [s["id"] for s in _sessions(agent)] == [sid]

@@ -51,6 +51,11 @@ from pyopencode.server.routes import (
     tui_control,
     unsupported,
     v2,
+    v2_session,
+    v2_session_message,
+    v2_session_permission,
+    v2_session_question,
+    v2_session_revert,
     vcs,
 )
 from pyopencode.server.settings import Settings
@@ -110,6 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)
+    for module in (v2_session, v2_session_message, v2_session_permission, v2_session_question):
+        app.include_router(module.router)
+    app.include_router(v2_session_revert.router)
     # Added innermost first; a request meets them in the reverse order: access log, the
     # Host/Origin/content-type guard, repeated query parameters (400), CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

@@ -25,7 +25,8 @@ const page = await client.experimental.session.list({ limit: 2, roots: true });
 out.page = page.data;
 out.next = page.response.headers.get("x-next-cursor");
 out.all = (await client.experimental.session.list({ archived: true })).data;
-out.background = (await client.experimental.session.background({ sessionID: process.env.SID })).data;
+const bg = await client.experimental.session.background({ sessionID: process.env.SID });
+out.background = bg.data;
 console.log(JSON.stringify(out));
 """
 

@@ -29,9 +29,9 @@ _SAMPLE = {
 
 # Built in parallel by others (files/vcs/snapshots, questions/commands, MCP, v2 sessions).
 IN_PROGRESS = re.compile(
-    r"^(v2\.session\.|v2\.fs\.|v2\.question\.|question\.|mcp\.|find\.|file\.|vcs\.|"
+    r"^(v2\.session\.|question\.|mcp\.|find\.|file\.|vcs\.|"
     r"session\.(command|shell|revert|unrevert|init|share|unshare|summarize)$|"
-    r"experimental\.session\.|tool\.|app\.skills$|project\.update$)"
+    r"tool\.|app\.skills$|project\.update$)"
 )
 
 

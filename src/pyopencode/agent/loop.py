@@ -14,7 +14,7 @@ import orjson
 
 from pyopencode import ids, message, provider, tool
 from pyopencode.agent.agents import AgentInfo
-from pyopencode.agent.history import conversation
+from pyopencode.agent.history import conversation, since_compaction
 from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
@@ -39,6 +39,9 @@ class Runtime:
     set_status: Callable[[str, Json], None]
     # (parent turn, description, prompt, agent name) -> (child session id, final text)
     run_subagent: Callable[[Turn, str, str, str], Awaitable[tuple[str, str]]]
+    # Before each step: compacts the session when the last answer neared the context limit
+    # (agent/compaction.py), moving the turn on to the message that continues after it.
+    compact: Callable[[Loop], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -183,6 +186,8 @@ class Loop:
         step = 0
         while True:
             step += 1
+            if self.rt.compact is not None:
+                await self.rt.compact(self)
             finish = await self._step(last=step >= max_steps)
             if self.blocked or finish != "tool-calls" or step >= max_steps:
                 break
@@ -196,12 +201,14 @@ class Loop:
             for r in rows
             if r["info"]["role"] == "user" and r["info"]["id"] <= self.turn.history_until
         }
-        return [
-            r
-            for r in rows
-            if r["info"]["id"] in users
-            or (r["info"]["role"] == "assistant" and r["info"].get("parentID") in users)
-        ]
+        return since_compaction(
+            [
+                r
+                for r in rows
+                if r["info"]["id"] in users
+                or (r["info"]["role"] == "assistant" and r["info"].get("parentID") in users)
+            ]
+        )
 
     def _tools(self) -> list[tool.Tool]:
         disabled = {k for k, v in (self.turn.user.get("tools") or {}).items() if v is False}
@@ -210,13 +217,21 @@ class Loop:
             disabled.add("task")  # sub-agents do not start sub-agents
         return [t for name, t in tool.ALL.items() if name not in disabled]
 
-    async def _step(self, last: bool) -> str:
+    def _new_assistant(self) -> Json:
+        return self.turn.new_assistant()
+
+    async def _request(self, last: bool) -> tuple[str, list[Json], list[tool.Tool]]:
+        """(system prompt, conversation, tools) of the next model call."""
         turn = self.turn
-        session = turn.session
         conv = conversation(await self._history())
         tools = [] if last else self._tools()
-        system = system_prompt(turn.agent, session["directory"], turn.user.get("system"))
-        turn.assistant = turn.new_assistant()
+        system = system_prompt(turn.agent, turn.session["directory"], turn.user.get("system"))
+        return system, conv, tools
+
+    async def _step(self, last: bool) -> str:
+        turn = self.turn
+        system, conv, tools = await self._request(last)
+        turn.assistant = self._new_assistant()
         turn.open_parts = {}
         await self._save_message()
         await self._save_part(self._part("step-start"))

@@ -47,6 +47,8 @@ class ResolvedModel:
     options: Json = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     max_output: int = 4096
+    # The model's context window from config `limit.context`; 0 when unknown.
+    context: int = 0
 
 
 def request_options(options: Json, allowed: frozenset[str]) -> Json:
@@ -114,6 +116,7 @@ def resolve(config: Json, provider_id: str, model_id: str) -> ResolvedModel:
         options=options,
         headers={**(options.pop("headers", None) or {}), **(model.get("headers") or {})},
         max_output=int((model.get("limit") or {}).get("output") or 4096),
+        context=int((model.get("limit") or {}).get("context") or 0),
     )
 
 

@@ -28,6 +28,8 @@ from pyopencode.server.routes import (
     prompt,
     provider,
     session,
+    shell,
+    summarize,
     tooling,
     tui,
     vcs,
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs):
+    for module in (tui, experimental, tooling, vcs, summarize, shell):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

@@ -60,9 +60,10 @@ def test_summarize_replaces_history(
         )
         assert r.status_code == 200, r.text
         assert r.json() is True
-        assert reference().response_problems(
-            "/session/{sessionID}/summarize", "post", 200, r.json()
-        ) == []
+        assert (
+            reference().response_problems("/session/{sessionID}/summarize", "post", 200, r.json())
+            == []
+        )
         rec.wait_for(
             lambda e: e["type"] == "session.compacted" and e["properties"]["sessionID"] == sid
         )
@@ -130,9 +131,7 @@ def test_summarize_rejects_bad_input(
         r = agent.client.post(f"/session/{sid}/summarize", json=body)
         assert r.status_code == 400, (body, r.text)
         assert (
-            reference().response_problems(
-                "/session/{sessionID}/summarize", "post", 400, r.json()
-            )
+            reference().response_problems("/session/{sessionID}/summarize", "post", 400, r.json())
             == []
         ), r.json()
     missing = agent.client.post(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+
+import httpx
 
 from tests.agent.conftest import Agent, provider_config
 from tests.agent.fakes import FakeProvider, Reply
@@ -94,9 +97,11 @@ def test_shell_on_a_busy_session_is_refused(
         body = {"parts": [{"type": "text", "text": "slow"}]}
         assert agent.client.post(f"/session/{sid}/prompt_async", json=body).status_code == 204
         rec.wait_for(
-            lambda e: e["type"] == "message.part.updated"
-            and e["properties"]["sessionID"] == sid
-            and e["properties"]["part"]["type"] == "step-start"
+            lambda e: (
+                e["type"] == "message.part.updated"
+                and e["properties"]["sessionID"] == sid
+                and e["properties"]["part"]["type"] == "step-start"
+            )
         )
         r = agent.client.post(
             f"/session/{sid}/shell", json={"agent": "build", "command": "touch busy.txt"}
@@ -137,3 +142,37 @@ def test_shell_rejects_bad_input(
     time.sleep(0.2)
     assert not (agent.project / "bad.txt").exists()
     assert agent.messages(sid).json() == []
+
+
+def test_abort_stops_the_command(
+    openai_fake: FakeProvider, start_agent: Callable[..., Agent]
+) -> None:
+    agent = start_agent(provider_config(openai_fake))
+    sid = agent.session()
+    command = "sleep 30; touch late.txt"
+    done: list[httpx.Response] = []
+    thread = threading.Thread(
+        target=lambda: done.append(
+            agent.client.post(f"/session/{sid}/shell", json={"agent": "build", "command": command})
+        )
+    )
+    with agent.events() as rec:
+        thread.start()
+        rec.wait_for(
+            lambda e: (
+                e["type"] == "message.part.updated"
+                and e["properties"]["sessionID"] == sid
+                and e["properties"]["part"]["type"] == "tool"
+            )
+        )
+        assert agent.client.post(f"/session/{sid}/abort").status_code == 200
+        thread.join(15)
+        rec.wait_idle(sid)
+    (r,) = done
+    assert r.status_code == 200, r.text
+    assert reference().response_problems(PATH, "post", 200, r.json()) == []
+    assert r.json()["info"]["error"]["name"] == "MessageAbortedError"
+    stored = agent.messages(sid).json()[1]["parts"][0]["state"]
+    assert stored["status"] == "error"
+    assert stored["error"] == "Tool execution aborted"
+    assert not (agent.project / "late.txt").exists()

@@ -107,9 +107,7 @@ def test_pg_summarize(pair: Pair) -> None:
     assert r.status_code == 200, r.text
     kinds = [p["type"] for p in _parts(pair.url, sid)]
     assert "compaction" in kinds
-    summary = [
-        m for m in pair.a.get(f"/session/{sid}/message").json() if m["info"].get("summary")
-    ]
+    summary = [m for m in pair.a.get(f"/session/{sid}/message").json() if m["info"].get("summary")]
     assert [p.get("text") for p in summary[0]["parts"] if p["type"] == "text"] == ["THE-SUMMARY"]
     assert _prompt(pair.a, sid, "NEXT").status_code == 200
     last = orjson.dumps(pair.fake.requests[-1]).decode()

@@ -11,7 +11,7 @@ from pyopencode import message as rules
 from pyopencode.agent.agents import AgentInfo, get_agent
 from pyopencode.agent.history import CLEARED_OUTPUT, is_compaction
 from pyopencode.agent.loop import Loop, Runtime, Turn
-from pyopencode.errors import BadRequestError
+from pyopencode.errors import BadRequestError, NotFoundError
 from pyopencode.provider import ResolvedModel
 from pyopencode.session.service import SessionService
 from pyopencode.vocab import Json, now_ms
@@ -147,7 +147,15 @@ class CompactionLoop(Loop):
 
 async def summarize(rt: Runtime, turn: Turn) -> Json:
     """Runs the compaction whose user message `turn` holds; returns the summary message."""
-    result = await CompactionLoop(rt, turn).run()
+    loop = CompactionLoop(rt, turn)
+    try:
+        result = await loop.run()
+    except asyncio.CancelledError:
+        # Aborted: the summary ends as aborted (and replaces nothing), like any answer.
+        closed = await loop.aborted()
+        if closed is None:
+            raise NotFoundError.session(turn.session["id"]) from None
+        return closed
     if not result["info"].get("error"):
         rt.emit(turn.session["id"], "session.compacted", {"sessionID": turn.session["id"]})
     return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 
 import orjson
@@ -102,15 +101,14 @@ async def run(rt: Runtime, turn: Turn, user_parts: list[Json], command: str) -> 
     except (tool.ToolError, DeniedError, RejectedError) as exc:
         part["state"] = _error(command, str(exc), start)
     except asyncio.CancelledError:
-        # Aborted (the tool has killed the command): close the part, then let the cancel on.
+        # Aborted (the tool has killed the command): the caller gets the closed message.
         part["state"] = _error(command, "Tool execution aborted", start)
         assistant["error"] = {
             "name": "MessageAbortedError",
             "data": {"message": "The operation was aborted."},
         }
-        with contextlib.suppress(NotFoundError):
-            await _finish(rt, assistant, part)
-        raise
+        await _finish(rt, assistant, part)  # NotFoundError when the session went meanwhile
+        return {"info": assistant, "parts": [part]}
     await _finish(rt, assistant, part)
     return {"info": assistant, "parts": [part]}
 

@@ -241,3 +241,25 @@ def test_prune_clears_old_tool_outputs(
     cleared = "[Old tool result content cleared]"
     assert outputs["call_1"] == outputs["call_2"] == outputs["call_3"] == cleared
     assert outputs["call_4"].startswith("4444")
+
+
+def test_summarize_auto_goes_on(
+    openai_fake: FakeProvider, start_agent: Callable[..., Agent]
+) -> None:
+    agent = start_agent(provider_config(openai_fake))
+    openai_fake.script = [Reply(text="first"), Reply(text=SUMMARY), Reply(text="went on")]
+    sid = agent.session()
+    assert agent.prompt(sid, "ORIGINAL-QUESTION").status_code == 200
+    r = agent.client.post(
+        f"/session/{sid}/summarize",
+        json={"providerID": "fake", "modelID": "m1", "auto": True},
+        timeout=60,
+    )
+    assert r.status_code == 200 and r.json() is True, r.text
+    rows = agent.messages(sid).json()
+    assert rows[2]["parts"][0] == {**rows[2]["parts"][0], "type": "compaction", "auto": True}
+    assert rows[4]["parts"][0]["synthetic"] is True
+    assert rows[5]["info"]["agent"] == "build"
+    assert [p["text"] for p in rows[5]["parts"] if p["type"] == "text"] == ["went on"]
+    last = _request_text(openai_fake.requests[2])
+    assert "ORIGINAL-QUESTION" not in last and "Buy seeds." in last

@@ -205,6 +205,22 @@ async def store(sessions: SessionService, turn: Turn, parts: list[Json]) -> None
     await sessions.update_message(turn.user, parts)
 
 
+async def continue_message(
+    sessions: SessionService, session: Json, agent_name: str, model: ResolvedModel
+) -> Json:
+    """Stores the synthetic user message an automatic compaction's turn goes on from."""
+    info, parts = rules.user_message(
+        session,
+        {
+            "agent": agent_name,
+            "model": {"providerID": model.provider_id, "modelID": model.model_id},
+            "parts": [{"type": "text", "text": CONTINUE, "synthetic": True}],
+        },
+    )
+    await sessions.update_message(info, parts)
+    return info
+
+
 async def auto_compact(loop: Loop) -> None:
     """Runtime.compact: before a step, compact when the last finished answer overflowed."""
     turn = loop.turn
@@ -228,15 +244,7 @@ async def auto_compact(loop: Loop) -> None:
     result = await summarize(loop.rt, compaction)
     if result["info"].get("error"):
         return  # the failure is on the summary message; the turn goes on uncompacted
-    info, parts = rules.user_message(
-        turn.session,
-        {
-            "agent": turn.agent.name,
-            "model": {"providerID": turn.model.provider_id, "modelID": turn.model.model_id},
-            "parts": [{"type": "text", "text": CONTINUE, "synthetic": True}],
-        },
-    )
-    await loop.rt.sessions.update_message(info, parts)
+    info = await continue_message(loop.rt.sessions, turn.session, turn.agent.name, turn.model)
     turn.user = info
     turn.history_until = info["id"]
     # The overflowing answer is behind the summary now; the next check starts from there.

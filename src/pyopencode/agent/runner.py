@@ -266,6 +266,10 @@ class Runner:
             else:
                 job.future.set_result(result)
 
+    async def answer(self, turn: Turn) -> Json | None:
+        """Answers `turn` inside a job that already holds the session (see `submit`)."""
+        return await self._run(turn)
+
     async def _run(self, turn: Turn) -> Json | None:
         loop = Loop(self._runtime, turn)
         if turn.depth == 0:

@@ -11,6 +11,8 @@ from starlette.responses import Response
 
 from pyopencode import config, provider
 from pyopencode.agent import compaction
+from pyopencode.agent.agents import get_agent
+from pyopencode.agent.loop import Turn
 from pyopencode.model import session as sm
 from pyopencode.server.instance import resolve
 from pyopencode.server.json import JsonRoute, true_response
@@ -54,7 +56,21 @@ async def summarize(
 
     async def job() -> Json | None:
         await compaction.store(state.sessions, turn, parts)
-        return await compaction.summarize(runner.runtime, turn)
+        result = await compaction.summarize(runner.runtime, turn)
+        if body.auto and not result["info"].get("error"):
+            # As upstream: an automatic compaction goes on with the session's agent.
+            agent = get_agent(cfg, session.get("agent") or cfg.get("default_agent") or "build")
+            user = await compaction.continue_message(state.sessions, session, agent.name, model)
+            follow = Turn(
+                session=session,
+                user=user,
+                agent=agent,
+                model=model,
+                history_until=user["id"],
+                root=instance.worktree,
+            )
+            await runner.answer(follow)
+        return result
 
     # Queued behind any running prompt, like one; shielded so a hang-up does not cancel it.
     await asyncio.shield(runner.submit(turn, job))

@@ -133,6 +133,7 @@ def serve(args: argparse.Namespace) -> int:
         password=password,
         cors_origins=tuple(o.rstrip("/") for o in args.cors or ()),
         body_timeout_seconds=args.request_timeout,
+        write_timeout_seconds=args.write_timeout,
         access_log=args.access_log,
         hot_routes=os.environ.get("PYOPENCODE_HOT_ROUTES", "1") != "0",
         hot_trace=os.environ.get("PYOPENCODE_HOT_TRACE", "0") == "1",
@@ -296,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         metavar="SECONDS",
         help="time allowed for request headers, and again for a request body (408 after)",
+    )
+    serve_cmd.add_argument(
+        "--write-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a write not committed by then gets 503, its outcome unknown (a stalled disk)",
     )
     serve_cmd.add_argument("--log-level", default="warning")
     serve_cmd.add_argument(

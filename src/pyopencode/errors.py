@@ -49,3 +49,19 @@ class PayloadTooLargeError(OpencodeError):
     """The request body is over the configured cap."""
 
     status = 413
+
+
+class StorageFullError(OpencodeError):
+    """The disk under the store is full: nothing was written. Deleting frees space."""
+
+    status = 507
+
+
+class StorageUnavailableError(OpencodeError):
+    """The store cannot take the write now (locked elsewhere, not answering); try again."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

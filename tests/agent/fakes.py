@@ -34,19 +34,15 @@ class Reply:
     chunks: int = 3  # the text is streamed in this many pieces
 
 
-# The start of agent/title.py's system prompt.
-TITLE_MARKER = "You name conversations."
+# How agent/title.py's request begins.
+TITLE_MARKER = "Generate a title for this conversation:"
 
 
-def _system(body: Json) -> str:
-    """The system prompt of an OpenAI or Anthropic request body, as text."""
-    system = body.get("system")
-    if system is None:
-        messages = body.get("messages") or []
-        system = messages[0].get("content") if messages and messages[0]["role"] == "system" else ""
-    if isinstance(system, list):
-        return "".join(str(b.get("text", "")) for b in system if isinstance(b, dict))
-    return str(system or "")
+def _is_title(body: Json) -> bool:
+    first = (body.get("messages") or [{}])[-1].get("content")
+    if isinstance(first, list):
+        first = "".join(str(b.get("text", "")) for b in first if isinstance(b, dict))
+    return isinstance(first, str) and first.startswith(TITLE_MARKER)
 
 
 def _split(text: str, n: int) -> list[str]:
@@ -105,7 +101,7 @@ class FakeProvider:
     # --- serving
     async def _handle(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
-        if TITLE_MARKER in _system(body):
+        if _is_title(body):
             self.title_requests.append(body)
             reply = Reply(text=self.title, status=self.title_status)
         else:

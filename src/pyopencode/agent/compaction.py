@@ -142,7 +142,8 @@ class CompactionLoop(Loop):
         rows = await self._history()
         earlier = [r for r in rows if r["info"]["id"] != self.turn.user["id"]]
         content = "<conversation>\n" + transcript(earlier) + "\n</conversation>\n\n"
-        return SUMMARY_PROMPT, [{"role": "user", "content": content + SUMMARY_REQUEST}], []
+        system = self.turn.agent.prompt or SUMMARY_PROMPT
+        return system, [{"role": "user", "content": content + SUMMARY_REQUEST}], []
 
 
 async def summarize(rt: Runtime, turn: Turn) -> Json:

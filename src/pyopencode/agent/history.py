@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyopencode.agent.attachments import image, inline
+
 Json = dict[str, Any]
 
 # What a compaction's user message says to the model, which the summary then answers.
@@ -37,19 +39,26 @@ def conversation(rows: list[Json]) -> list[Json]:
     for row in rows:
         info, parts = row["info"], row["parts"]
         if info["role"] == "user":
-            chunks = []
+            chunks, images = [], []
             for p in parts:
                 if p["type"] == "text" and not p.get("ignored"):
                     chunks.append(p["text"])
                 elif p["type"] == "file":
-                    chunks.append(f"[attached file: {p.get('filename') or p['url']}]")
+                    picture = image(p)
+                    if picture is not None:
+                        images.append(picture)
+                    else:
+                        chunks.append(inline(p))
                 elif p["type"] == "agent":
                     chunks.append(f"[use the {p['name']} agent]")
                 elif p["type"] == "subtask":
                     chunks.append(p["prompt"])
                 elif p["type"] == "compaction":
                     chunks.append(COMPACTION_QUESTION)
-            out.append({"role": "user", "content": "\n".join(chunks)})
+            user: Json = {"role": "user", "content": "\n".join(chunks)}
+            if images:
+                user["images"] = images
+            out.append(user)
             continue
         text = "".join(p["text"] for p in parts if p["type"] == "text")
         calls, results = [], []

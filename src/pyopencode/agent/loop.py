@@ -12,8 +12,9 @@ from typing import Any
 
 import orjson
 
-from pyopencode import ids, message, provider, tool
-from pyopencode.agent.agents import AgentInfo
+from pyopencode import config, ids, message, provider, tool
+from pyopencode.agent.agents import AgentInfo, list_agents
+from pyopencode.agent.doom import DoomLoop
 from pyopencode.agent.history import conversation, since_compaction
 from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
@@ -37,8 +38,8 @@ class Runtime:
     permissions: Permissions
     emit: Callable[[str, str, Json], None]  # (session id, event type, properties), ephemeral
     set_status: Callable[[str, Json], None]
-    # (parent turn, description, prompt, agent name) -> (child session id, final text)
-    run_subagent: Callable[[Turn, str, str, str], Awaitable[tuple[str, str]]]
+    # (parent turn, description, prompt, agent, task_id to resume) -> (child id, final text)
+    run_subagent: Callable[[Turn, str, str, str, str | None], Awaitable[tuple[str, str]]]
     # Before each step: compacts the session when the last answer neared the context limit
     # (agent/compaction.py), moving the turn on to the message that continues after it.
     compact: Callable[[Loop], Awaitable[None]] | None = None
@@ -158,6 +159,7 @@ class Loop:
         self.turn = turn
         self.sid: str = turn.session["id"]
         self.blocked = False
+        self.doom = DoomLoop()
 
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
@@ -210,12 +212,12 @@ class Loop:
             ]
         )
 
-    def _tools(self) -> list[tool.Tool]:
+    def _tools(self, cfg: Json) -> list[tool.Tool]:
         disabled = {k for k, v in (self.turn.user.get("tools") or {}).items() if v is False}
-        disabled |= {k for k, v in self.turn.agent.tools.items() if v is False}
-        if self.turn.depth > 0:
-            disabled.add("task")  # sub-agents do not start sub-agents
-        return [t for name, t in tool.ALL.items() if name not in disabled]
+        turn = self.turn
+        return tool.available(
+            turn.agent, turn.model.model_id, turn.depth, disabled, list_agents(cfg)
+        )
 
     def _new_assistant(self) -> Json:
         return self.turn.new_assistant()
@@ -224,8 +226,16 @@ class Loop:
         """(system prompt, conversation, tools) of the next model call."""
         turn = self.turn
         conv = conversation(await self._history())
-        tools = [] if last else self._tools()
-        system = system_prompt(turn.agent, turn.session["directory"], turn.user.get("system"))
+        cfg = await asyncio.to_thread(config.load, turn.session["directory"])
+        tools = [] if last else self._tools(cfg)
+        system = await asyncio.to_thread(
+            system_prompt,
+            turn.agent,
+            turn.session["directory"],
+            turn.user.get("system"),
+            turn.model,
+            cfg,
+        )
         return system, conv, tools
 
     async def _step(self, last: bool) -> str:
@@ -388,6 +398,7 @@ class Loop:
                 ask=self._asker(call),
                 run_subagent=self._subagent,
             )
+            await self.doom.check(call.name, call.input, ctx.ask)
             result = await impl.run(call.input, ctx)
             state = {
                 "status": "completed",
@@ -422,8 +433,10 @@ class Loop:
 
         return ask
 
-    async def _subagent(self, description: str, prompt: str, agent: str) -> tuple[str, str]:
-        return await self.rt.run_subagent(self.turn, description, prompt, agent)
+    async def _subagent(
+        self, description: str, prompt: str, agent: str, task_id: str | None = None
+    ) -> tuple[str, str]:
+        return await self.rt.run_subagent(self.turn, description, prompt, agent, task_id)
 
     async def _fail(self, error: Json) -> None:
         assistant = self.turn.assistant

@@ -335,7 +335,12 @@ class Runner:
 
     # --- sub-agents
     async def _run_subagent(
-        self, parent_turn: Turn, description: str, prompt: str, agent_name: str
+        self,
+        parent_turn: Turn,
+        description: str,
+        prompt: str,
+        agent_name: str,
+        task_id: str | None = None,
     ) -> tuple[str, str]:
         from pyopencode import config
         from pyopencode import message as message_rules
@@ -349,10 +354,19 @@ class Runner:
             worktree=parent_turn.root,
             vcs=None,
         )
-        child = await self.sessions.create(
-            instance,
-            {"parentID": parent["id"], "title": f"{description} (@{agent.name} subagent)"},
-        )
+        # A task_id continues an earlier sub-agent session of this parent, history and all.
+        if task_id:
+            try:
+                child = await self.sessions.get(task_id)
+            except NotFoundError:
+                child = {}
+            if child.get("parentID") != parent["id"]:
+                raise ToolError(f"No task {task_id} to resume in this session")
+        else:
+            child = await self.sessions.create(
+                instance,
+                {"parentID": parent["id"], "title": f"{description} (@{agent.name} subagent)"},
+            )
         info, parts = message_rules.user_message(
             child,
             {

@@ -7,8 +7,9 @@ import logging
 import re
 
 from pyopencode import config, provider
+from pyopencode.agent.agents import get_agent
 from pyopencode.agent.loop import Turn
-from pyopencode.errors import NotFoundError, OpencodeError
+from pyopencode.errors import BadRequestError, NotFoundError, OpencodeError
 from pyopencode.provider import ResolvedModel
 from pyopencode.session.service import SessionService
 from pyopencode.vocab import Json, now_ms
@@ -67,12 +68,18 @@ def _model(cfg: Json, fallback: ResolvedModel) -> ResolvedModel:
     return fallback
 
 
-async def _ask(model: ResolvedModel, text: str) -> str:
+def _prompt(cfg: Json) -> str:
+    """The hidden `title` agent's prompt (config may change it), else ours."""
+    try:
+        return get_agent(cfg, "title").prompt or TITLE_PROMPT
+    except BadRequestError:
+        return TITLE_PROMPT
+
+
+async def _ask(model: ResolvedModel, system: str, text: str) -> str:
     request = "Generate a title for this conversation:\n\n" + text[:MAX_PROMPT_CHARS]
     chunks: list[str] = []
-    async for event in provider.stream(
-        model, TITLE_PROMPT, [{"role": "user", "content": request}], []
-    ):
+    async for event in provider.stream(model, system, [{"role": "user", "content": request}], []):
         if isinstance(event, provider.TextDelta):
             chunks.append(event.text)
     return "".join(chunks)
@@ -100,7 +107,7 @@ async def ensure(sessions: SessionService, turn: Turn) -> str | None:
     )
     cfg = await asyncio.to_thread(config.load, session["directory"])
     try:
-        title = clean(await _ask(_model(cfg, turn.model), text))
+        title = clean(await _ask(_model(cfg, turn.model), _prompt(cfg), text))
     except provider.ProviderError as exc:
         log.warning("no title for %s: %s", session["id"], exc.message)
         return None

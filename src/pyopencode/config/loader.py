@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pyopencode.config.agent import markdown_agents
 from pyopencode.config.jsonc import loads
 from pyopencode.config.substitute import substitute
 from pyopencode.errors import BadRequestError
@@ -62,4 +63,8 @@ def load(directory: str) -> Config:
     for path in files(directory):
         if path.is_file():
             config = merge(config, _read(path))
+    # Markdown agents sit beside opencode.json and override its entries, as upstream.
+    agents = markdown_agents(directory)
+    if agents:
+        config["agent"] = merge(config.get("agent") or {}, agents)
     return config

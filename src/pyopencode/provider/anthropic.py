@@ -8,6 +8,7 @@ from typing import Any
 import anthropic
 import orjson
 
+from pyopencode.provider.clients import client_for
 from pyopencode.provider.events import (
     Finish,
     ProviderError,
@@ -47,6 +48,9 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in messages:
         if m["role"] == "user":
             add("user", {"type": "text", "text": m["content"] or "(empty)"})
+            for image in m.get("images") or []:
+                source = {"type": "base64", "media_type": image["mime"], "data": image["data"]}
+                add("user", {"type": "image", "source": source})
         elif m["role"] == "assistant":
             if m.get("content"):
                 add("assistant", {"type": "text", "text": m["content"]})
@@ -69,13 +73,7 @@ async def stream(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]],
 ) -> AsyncIterator[StreamEvent]:
-    client = anthropic.AsyncAnthropic(
-        api_key=model.api_key or "none",
-        base_url=model.base_url or None,
-        max_retries=0,
-        default_headers=model.headers or None,
-        timeout=600,
-    )
+    client = client_for(anthropic.AsyncAnthropic, model, anthropic.AsyncAnthropic)
     request: dict[str, Any] = {
         "model": model.model_id,
         "max_tokens": model.max_output,
@@ -147,7 +145,7 @@ async def stream(
     except Exception as exc:  # the transport's own errors (connection reset, truncated body)
         raise StreamDropped(f"The stream from {model.provider_id} was cut off: {exc!r}") from exc
     finally:
-        await client.close()
+        await response.close()
     if finish is None or not stopped:
         raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
     yield Finish(

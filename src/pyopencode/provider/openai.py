@@ -8,6 +8,7 @@ from typing import Any
 import openai
 import orjson
 
+from pyopencode.provider.clients import client_for
 from pyopencode.provider.events import (
     Finish,
     ProviderError,
@@ -51,7 +52,16 @@ def _messages(system: str, messages: list[dict[str, Any]]) -> list[dict[str, Any
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for m in messages:
         if m["role"] == "user":
-            out.append({"role": "user", "content": m["content"]})
+            content: Any = m["content"]
+            if m.get("images"):
+                content = [{"type": "text", "text": content or "(empty)"}] + [
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": f"data:{i['mime']};base64,{i['data']}"},
+                    }
+                    for i in m["images"]
+                ]
+            out.append({"role": "user", "content": content})
         elif m["role"] == "assistant":
             msg: dict[str, Any] = {"role": "assistant", "content": m.get("content") or None}
             if m.get("tool_calls"):
@@ -106,14 +116,7 @@ async def stream(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]],
 ) -> AsyncIterator[StreamEvent]:
-    # Retries belong to the agent loop, which shows them to clients as session.status.
-    client = openai.AsyncOpenAI(
-        api_key=model.api_key or "none",
-        base_url=model.base_url or None,
-        max_retries=0,
-        default_headers=model.headers or None,
-        timeout=600,
-    )
+    client = client_for(openai.AsyncOpenAI, model, openai.AsyncOpenAI)
     request: dict[str, Any] = {
         "model": model.model_id,
         "messages": _messages(system, messages),
@@ -164,7 +167,7 @@ async def stream(
     except Exception as exc:  # the transport's own errors (connection reset, truncated body)
         raise StreamDropped(f"The stream from {model.provider_id} was cut off: {exc!r}") from exc
     finally:
-        await client.close()
+        await response.close()
     if finish is None:
         raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
     for call in calls.values():

@@ -49,6 +49,8 @@ class ResolvedModel:
     max_output: int = 4096
     # The model's context window from config `limit.context`; 0 when unknown.
     context: int = 0
+    # Whether the model takes image input (config `modalities.input` or `attachment`).
+    images: bool = False
 
 
 def request_options(options: Json, allowed: frozenset[str]) -> Json:
@@ -117,7 +119,15 @@ def resolve(config: Json, provider_id: str, model_id: str) -> ResolvedModel:
         headers={**(options.pop("headers", None) or {}), **(model.get("headers") or {})},
         max_output=int((model.get("limit") or {}).get("output") or 4096),
         context=int((model.get("limit") or {}).get("context") or 0),
+        images=_takes_images(model),
     )
+
+
+def _takes_images(model: Json) -> bool:
+    inputs = (model.get("modalities") or {}).get("input")
+    if isinstance(inputs, list):
+        return "image" in inputs
+    return model.get("attachment") is True
 
 
 def default_model(config: Json) -> tuple[str, str]:

@@ -36,6 +36,21 @@ __all__ = [
 ]
 
 
+NO_IMAGES = "ERROR: Cannot read {name} (this model does not support image input). Inform the user."
+
+
+def without_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Images replaced by a note the model passes on, for models that take no images."""
+    out = []
+    for m in messages:
+        if m.get("images"):
+            notes = [NO_IMAGES.format(name=i.get("name") or "the image") for i in m["images"]]
+            text = "\n".join([m["content"], *notes]) if m["content"] else "\n".join(notes)
+            m = {k: v for k, v in m.items() if k != "images"} | {"content": text}
+        out.append(m)
+    return out
+
+
 async def stream(
     model: ResolvedModel,
     system: str,
@@ -43,6 +58,8 @@ async def stream(
     tools: list[dict[str, Any]],
 ) -> AsyncIterator[StreamEvent]:
     """Messages are neutral: user {content}, assistant {content, tool_calls}, tool {id, output}."""
+    if not model.images:
+        messages = without_images(messages)
     name = "anthropic" if model.api == "anthropic" else "openai"
     # The SDKs take seconds to import; a worker thread keeps the event loop serving meanwhile.
     module = await asyncio.to_thread(importlib.import_module, f"pyopencode.provider.{name}")

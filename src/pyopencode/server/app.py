@@ -19,6 +19,7 @@ from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
 from pyopencode.server.routes import (
     agent,
+    command,
     config,
     event,
     experimental,
@@ -27,9 +28,13 @@ from pyopencode.server.routes import (
     permission,
     prompt,
     provider,
+    question,
     session,
+    share,
     shell,
+    skill,
     summarize,
+    tool,
     tooling,
     tui,
     vcs,
@@ -45,7 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
-        sessions = await SessionService.open(settings.store_url, bus)
+        sessions = await SessionService.open(
+            settings.store_url, bus, write_timeout=settings.write_timeout_seconds
+        )
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         try:
             yield
@@ -71,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
     for module in (tui, experimental, tooling, vcs, summarize, shell):
+        app.include_router(module.router)
+    for module in (command, skill, question, tool, share):
         app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

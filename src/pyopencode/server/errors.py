@@ -103,6 +103,10 @@ def domain_error(exc: errors.OpencodeError, operation_id: str | None) -> Respons
         )
     if isinstance(exc, errors.PayloadTooLargeError):
         return named("PayloadTooLargeError", exc.message, 413)
+    if isinstance(exc, errors.StorageUnavailableError):
+        response = named("StorageUnavailableError", exc.message, 503)
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
     return named(type(exc).__name__, exc.message, exc.status)
 
 

@@ -111,7 +111,9 @@ class HotRoutes:
             body = await call(_state(scope))
         except OpencodeError as exc:
             response = errors.domain_error(exc, self._ids[op])
-            await send_json(send, bytes(response.body), response.status_code, self._served)
+            retry = response.headers.get("retry-after")
+            headers = self._served + (((b"retry-after", retry.encode()),) if retry else ())
+            await send_json(send, bytes(response.body), response.status_code, headers)
             return
         except Exception as exc:
             # Never raise into the ASGI server: it would drop the connection unanswered.

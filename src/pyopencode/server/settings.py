@@ -36,6 +36,8 @@ class Settings:
     # A request body that has not fully arrived after this many seconds gets 408.
     body_timeout_seconds: float = 30.0
     access_log: bool = False
+    # A write not committed within this many seconds gets 503 (its outcome unknown).
+    write_timeout_seconds: float = 30.0
     # Serve create/get/delete of a session ahead of FastAPI routing (server/hot.py). Off only
     # to compare the two paths (PYOPENCODE_HOT_ROUTES=0); answers are the same either way.
     hot_routes: bool = True

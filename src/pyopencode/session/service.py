@@ -48,9 +48,16 @@ class SessionService:
         self.store = store
 
     @classmethod
-    async def open(cls, url: str, bus: Bus) -> SessionService:
+    async def open(cls, url: str, bus: Bus, write_timeout: float = 30.0) -> SessionService:
         """The service over the store that `url` names (migrated), publishing on `bus`."""
-        return cls(await open_store(url, bus))
+        store = await open_store(url, bus)
+        store.write_timeout = write_timeout
+        return cls(store)
+
+    @property
+    def health(self) -> str:
+        """The store's state as its last write found it: "ok", "full" or "unavailable"."""
+        return self.store.health
 
     async def close(self) -> None:
         """Stop taking writes; those already accepted still commit."""
@@ -159,7 +166,7 @@ class SessionService:
             removed = [_loads(r[1]) for r in tree]
             return removed, [events.session("session.deleted", info) for info in removed]
 
-        return await self.store.write(write, NotFoundError.session(session_id))
+        return await self.store.write(write, NotFoundError.session(session_id), frees=True)
 
     async def fork(self, session_id: str, until_message_id: str | None) -> Json:
         """A new session holding copies of the messages before `until_message_id`."""
@@ -286,7 +293,7 @@ class SessionService:
                 raise NotFoundError(f"Message not found: {message_id}")
             return None, [events.message_removed(session_id, message_id, place)]
 
-        await self.store.write(write, NotFoundError.session(session_id))
+        await self.store.write(write, NotFoundError.session(session_id), frees=True)
 
     async def update_part(self, part: Json) -> Json:
         row = (part["id"], part["messageID"], part["sessionID"], _dumps(part))
@@ -309,7 +316,7 @@ class SessionService:
                 raise NotFoundError(f"Part not found: {part_id}")
             return None, [events.part_removed(session_id, message_id, part_id, place)]
 
-        await self.store.write(write, NotFoundError.session(session_id))
+        await self.store.write(write, NotFoundError.session(session_id), frees=True)
 
     # --- todos
     async def todos_raw(self, session_id: str) -> bytes:

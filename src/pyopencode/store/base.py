@@ -10,6 +10,7 @@ them.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -54,6 +55,15 @@ class Store(abc.ABC):
 
     # True when other server processes share this store, so their events arrive here too.
     shared: bool = False
+    _health: str = "ok"
+    # A write not answered within this many seconds gets StorageUnavailableError.
+    write_timeout: float = 30.0
+
+    @property
+    def health(self) -> str:
+        """What the last write found: "ok", "full" (disk full) or "unavailable" (locked, timed
+        out). Kept in memory, so health checks answer without touching a disk that may hang."""
+        return self._health
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -63,11 +73,15 @@ class Store(abc.ABC):
         """Stop taking writes; the writes already accepted still commit."""
 
     @abc.abstractmethod
-    async def write(self, fn: WriteFn[T], missing: OpencodeError | None = None) -> T:
+    async def write(
+        self, fn: WriteFn[T], missing: OpencodeError | None = None, *, frees: bool = False
+    ) -> T:
         """Run `fn` in one transaction and publish its events after the commit.
 
         A foreign-key violation (the row it hangs on was deleted meanwhile) raises `missing`.
-        A client that goes away does not cancel a write already accepted.
+        A client that goes away does not cancel a write already accepted. `frees` marks a
+        write that removes data: on a full disk it may use the space held in reserve, so that
+        space can always be freed through the API.
         """
 
     @abc.abstractmethod
@@ -77,3 +91,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def broadcast(self, events: list[Event]) -> None:
         """Publish `events` on every instance's bus, this one included, writing no rows."""
+
+
+async def answer_within(future: asyncio.Future[T], seconds: float) -> T:
+    """The write's result, or StorageUnavailableError once `seconds` have passed.
+
+    The write itself is not cancelled (a hung disk may still take it), so the error says its
+    outcome is unknown rather than that it failed.
+    """
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), seconds)
+    except TimeoutError:
+        from pyopencode.errors import StorageUnavailableError
+
+        raise StorageUnavailableError(
+            f"storage unavailable: the write did not finish within {seconds:g}s; its outcome is"
+            " unknown (it may still be applied). Check before retrying.",
+            retry_after=5,
+        ) from None

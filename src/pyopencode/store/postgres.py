@@ -16,11 +16,17 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import make_conninfo
 from psycopg.types.string import StrDumperUnknown
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pyopencode.bus import Bus, Event
-from pyopencode.errors import BadRequestError, NotFoundError, OpencodeError
-from pyopencode.store.base import ReadFn, Row, Store, Tx, WriteFn
+from pyopencode.errors import (
+    BadRequestError,
+    NotFoundError,
+    OpencodeError,
+    StorageFullError,
+    StorageUnavailableError,
+)
+from pyopencode.store.base import ReadFn, Row, Store, Tx, WriteFn, answer_within
 from pyopencode.store.migrate import upgrade_postgres
 from pyopencode.store.url import libpq_url
 from pyopencode.vocab import now_ms
@@ -348,11 +354,21 @@ class PostgresStore(Store):
         assert self._pool is not None
         await self._pool.check()
 
-    async def write(self, fn: WriteFn[T], missing: OpencodeError | None = None) -> T:
+    async def write(
+        self, fn: WriteFn[T], missing: OpencodeError | None = None, *, frees: bool = False
+    ) -> T:
         # Shielded: a client that disconnects must not cancel a write already under way.
         task = asyncio.ensure_future(self._run_write(fn, missing))
         self._track(task)
-        result: T = await asyncio.shield(task)
+        try:
+            result = await answer_within(task, self.write_timeout)
+        except StorageFullError:
+            self._health = "full"
+            raise
+        except StorageUnavailableError:
+            self._health = "unavailable"
+            raise
+        self._health = "ok"
         return result
 
     def _track(self, task: asyncio.Task[Any]) -> None:
@@ -393,6 +409,17 @@ class PostgresStore(Store):
                     continue
                 if isinstance(exc, pg_errors.ForeignKeyViolation):
                     raise (missing or NotFoundError("Not found")) from exc
+                if isinstance(exc, pg_errors.DiskFull):
+                    raise StorageFullError(
+                        "storage full: the database server's disk has no space left;"
+                        " nothing was written."
+                    ) from exc
+                if isinstance(exc, PoolTimeout):
+                    raise StorageUnavailableError(
+                        "storage unavailable: no database connection became free in time;"
+                        " nothing was written. Try again.",
+                        retry_after=1,
+                    ) from exc
                 if isinstance(exc, psycopg.DataError | pg_errors.ProgramLimitExceeded):
                     # Values SQLite takes but PostgreSQL cannot (a number beyond 64 bits, a key
                     # too long for an index) are bad input, not a server error.

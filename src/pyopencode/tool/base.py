@@ -35,8 +35,8 @@ class ToolContext:
     sessions: SessionService
     # ask(permission, patterns, metadata): returns when allowed, raises RejectedError if not.
     ask: Callable[[str, list[str], Json], Awaitable[None]]
-    # run_subagent(description, prompt, agent) -> (child session id, final text).
-    run_subagent: Callable[[str, str, str], Awaitable[tuple[str, str]]] | None = None
+    # run_subagent(description, prompt, agent, task_id to resume) -> (child id, final text).
+    run_subagent: Callable[[str, str, str, str | None], Awaitable[tuple[str, str]]] | None = None
 
 
 class Tool(abc.ABC):

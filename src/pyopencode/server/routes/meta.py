@@ -5,21 +5,36 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pyopencode import __version__
 from pyopencode.model import session as m
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, raw_json
-from pyopencode.server.state import AppState
+from pyopencode.server.state import AppState, app_state
 
 router = APIRouter(route_class=JsonRoute)
 
 
-@router.get("/global/health", operation_id="global.health", tags=["global"])
-async def health() -> m.Health:
-    return m.Health(healthy=True, version=__version__)
+STORE_HEALTH_HEADER = "x-pyopencode-store"
+
+
+@router.get(
+    "/global/health",
+    operation_id="global.health",
+    tags=["global"],
+    response_model=m.Health,
+    description="Answers from memory, never waiting on storage. The `x-pyopencode-store`"
+    " header tells what the last write found: `ok`, `full` (disk full: writes get 507, deletes"
+    " still work) or `unavailable` (locked or stalled: writes get 503).",
+)
+async def health(request: Request) -> Response:
+    state = app_state(request)
+    body = m.Health(healthy=True, version=__version__).model_dump()
+    response = json_response(body)
+    response.headers[STORE_HEALTH_HEADER] = state.sessions.health
+    return response
 
 
 @router.get("/path", operation_id="path.get", tags=["path"], response_model=m.PathInfo)

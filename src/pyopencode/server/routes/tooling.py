@@ -1,4 +1,4 @@
-"""Formatters, LSP, MCP, commands and provider logins: what pyopencode has none of, said so."""
+"""Formatters, LSP, MCP and provider logins: what pyopencode has none of, said so."""
 
 from __future__ import annotations
 
@@ -24,12 +24,6 @@ async def lsp(instance: CurrentInstance) -> Response:
 @router.get("/mcp", operation_id="mcp.status", tags=["mcp"])
 async def mcp(instance: CurrentInstance) -> Response:
     return json_response({})
-
-
-@router.get("/command", operation_id="command.list", tags=["command"])
-async def commands(instance: CurrentInstance) -> Response:
-    """No slash commands: pyopencode cannot run them (there is no `/session/{id}/command`)."""
-    return json_response([])
 
 
 @router.get("/provider/auth", operation_id="provider.auth", tags=["provider"])

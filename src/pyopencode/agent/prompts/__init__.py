@@ -1,0 +1,1 @@
+"""The base system prompts, written for pyopencode, one per model family."""

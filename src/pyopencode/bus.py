@@ -1,4 +1,4 @@
-"""In-process publish/subscribe of committed events: bounded queues and a bounded replay ring."""
+"""In-process publish/subscribe of committed events: queues and a replay ring bounded in bytes."""
 
 from __future__ import annotations
 
@@ -46,21 +46,27 @@ class Event:
 
     def global_json(self) -> bytes:
         if self._global is None:
-            wrapped: dict[str, Any] = {}
+            # Spliced around the encoded payload rather than encoding the properties again.
+            head = b"{"
             if self.directory is not None:
-                wrapped["directory"] = self.directory
+                head += b'"directory":' + orjson.dumps(self.directory) + b","
             if self.project is not None:
-                wrapped["project"] = self.project
-            wrapped["payload"] = self.payload()
-            self._global = orjson.dumps(wrapped)
+                head += b'"project":' + orjson.dumps(self.project) + b","
+            self._global = head + b'"payload":' + self.payload_json() + b"}"
         return self._global
+
+    @property
+    def size(self) -> int:
+        """What the byte caps count: the encoded payload (memory held is a small multiple)."""
+        return len(self.payload_json())
 
 
 _CLOSED = object()
 
 
 class Subscription:
-    """A subscriber's bounded queue. Falling behind closes it instead of growing memory."""
+    """A subscriber's queue, bounded in events and in bytes. Falling behind closes it (the
+    stream then ends with `server.resync`) instead of growing memory."""
 
     def __init__(
         self,
@@ -70,10 +76,13 @@ class Subscription:
         start: int,
         replay: Iterable[tuple[int, Event]] = (),
         resync: bool = False,
+        max_bytes: int = 0,
     ) -> None:
         self._bus = bus
         self._accept = accept
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max_queue)
+        self._max_bytes = max_bytes
+        self._queued_bytes = 0
         # Missed events from the ring, sent before anything live; shares the ring's objects.
         self._replay: deque[tuple[int, Event]] = deque(p for p in replay if accept(p[1]))
         # Publish position of the last event handed out by `next`.
@@ -81,16 +90,26 @@ class Subscription:
         # True when the client resumed from an id the ring no longer covers: it must refetch.
         self.resync = resync
         self.closed = False
+        # The close marker was taken by `ready`; `next` reports the end.
+        self._ended = False
         self.overflowed = False
 
     def offer(self, event: Event) -> None:
         if self.closed or not self._accept(event):
+            return
+        size = event.size
+        # One event always fits, however large: the cap bounds a backlog, not an event.
+        if self._max_bytes and self._queued_bytes and self._queued_bytes + size > self._max_bytes:
+            self.overflowed = True
+            self.close()
             return
         try:
             self._queue.put_nowait((self._bus.seq, event))
         except asyncio.QueueFull:
             self.overflowed = True
             self.close()
+            return
+        self._queued_bytes += size
 
     def close(self) -> None:
         if self.closed:
@@ -101,6 +120,7 @@ class Subscription:
         self._replay.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
+        self._queued_bytes = 0
         self._queue.put_nowait(_CLOSED)
 
     @property
@@ -120,29 +140,67 @@ class Subscription:
         if self._replay and not self.closed:
             self._delivered, event = self._replay.popleft()
             return event
-        try:
-            item = await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
+        if self._ended:
+            raise StopAsyncIteration
+        if self._queue.empty():
+            # Only an idle subscriber waits on a timer; a busy one never pays for it.
+            try:
+                item = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                return None
+        else:
+            item = self._queue.get_nowait()
         if item is _CLOSED:
             raise StopAsyncIteration
+        return self._take(item)
+
+    def ready(self, limit: int) -> list[Event]:
+        """Up to `limit` more events that are already waiting, without waiting for any."""
+        found: list[Event] = []
+        while len(found) < limit and not self._ended:
+            if self._replay and not self.closed:
+                self._delivered, event = self._replay.popleft()
+                found.append(event)
+                continue
+            if self._queue.empty():
+                break
+            item = self._queue.get_nowait()
+            if item is _CLOSED:
+                # Said on the next call to `next`, after these events have been sent.
+                self._ended = True
+                break
+            found.append(self._take(item))
+        return found
+
+    def _take(self, item: object) -> Event:
         assert isinstance(item, tuple)
         self._delivered, event = item
+        self._queued_bytes -= event.size
         return event
 
 
 class Bus:
     """Fans committed events out to subscribers. Call only from the event loop thread.
 
-    The last `buffer_size` events stay in a ring, so a client that reconnects with the id of
-    the last event it saw gets what it missed. Every id handed out (events, and heartbeats via
-    `mark`) maps to a position in the publish sequence; an id whose position has left the ring
-    cannot be resumed from, and the subscriber is told to resync instead of silently skipping.
+    The last `buffer_size` events, and no more than `buffer_bytes` of them, stay in a ring, so
+    a client that reconnects with the id of the last event it saw gets what it missed. Every
+    id handed out (events, and heartbeats via `mark`) maps to a position in the publish
+    sequence; an id whose position has left the ring cannot be resumed from, and the
+    subscriber is told to resync instead of silently skipping.
     """
 
-    def __init__(self, max_queue: int = 10_000, buffer_size: int = 1000) -> None:
+    def __init__(
+        self,
+        max_queue: int = 10_000,
+        buffer_size: int = 1000,
+        max_queue_bytes: int = 16 * 1024 * 1024,
+        buffer_bytes: int = 32 * 1024 * 1024,
+    ) -> None:
         self.max_queue = max_queue
+        self.max_queue_bytes = max(0, max_queue_bytes)
         self.buffer_size = max(0, buffer_size)
+        self.buffer_bytes = max(0, buffer_bytes)
+        self._ring_bytes = 0
         self._subscribers: set[Subscription] = set()
         self._listeners: list[Callable[[Event], None]] = []
         self._ring: deque[Event] = deque()
@@ -168,7 +226,9 @@ class Bus:
                 missed = list(self._ring)[position - oldest :]
                 replay = [(position + 1 + i, e) for i, e in enumerate(missed)]
         # No await between the snapshot above and joining the fan-out: nothing falls between.
-        sub = Subscription(self, accept, self.max_queue, start, replay, resync)
+        sub = Subscription(
+            self, accept, self.max_queue, start, replay, resync, self.max_queue_bytes
+        )
         self._subscribers.add(sub)
         return sub
 
@@ -192,8 +252,19 @@ class Bus:
             return
         self._ring.append(event)
         self._positions[event.id] = self._seq
-        if len(self._ring) > self.buffer_size:
-            self._positions.pop(self._ring.popleft().id, None)
+        self._ring_bytes += event.size
+        # A large event can push out many small ones, itself included; a client whose resume
+        # point went with them is told to resync.
+        while self._ring and (
+            len(self._ring) > self.buffer_size or self._ring_bytes > self.buffer_bytes
+        ):
+            oldest = self._ring.popleft()
+            self._ring_bytes -= oldest.size
+            self._positions.pop(oldest.id, None)
+
+    @property
+    def ring_bytes(self) -> int:
+        return self._ring_bytes
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)

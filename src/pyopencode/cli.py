@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from pyopencode import __version__
+from pyopencode.bench.agentcmd import add_arguments as add_agent_arguments
 from pyopencode.server.settings import Settings, default_data_dir
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -88,6 +89,28 @@ def _check_cors(origins: list[str]) -> str | None:
     return None
 
 
+def _check_limits(args: argparse.Namespace) -> str | None:
+    """Why these numeric serve options are refused, or None if they are fine."""
+    positive = {
+        "--heartbeat": args.heartbeat,
+        "--sse-queue": args.sse_queue,
+        "--sse-queue-bytes": args.sse_queue_bytes,
+        "--max-body-bytes": args.max_body_bytes,
+        "--request-timeout": args.request_timeout,
+    }
+    for flag, value in positive.items():
+        # `not value > 0` also refuses NaN.
+        if not value > 0 or value == float("inf"):
+            return f"{flag} must be a positive finite number, not {value}"
+    for flag, value in {
+        "--event-buffer": args.event_buffer,
+        "--event-buffer-bytes": args.event_buffer_bytes,
+    }.items():
+        if value < 0:
+            return f"{flag} must be 0 (no replay) or more, not {value}"
+    return None
+
+
 # Young objects in a request are mostly dicts that die by reference counting; at the default
 # (700) the collector ran about 130 times a second under load for little it freed.
 _GC_YOUNG_THRESHOLD = 10_000
@@ -105,7 +128,10 @@ def _tune_gc() -> None:
 
 def serve(args: argparse.Namespace) -> int:
     from pyopencode.server.app import create_app
+    from pyopencode.server.complete import CompleteResponses
     from pyopencode.server.limits import GuardedHttpTools
+    from pyopencode.server.lockfile import DataDirInUse, DataDirLock
+    from pyopencode.store.url import is_postgres_url
 
     password = os.environ.get("OPENCODE_SERVER_PASSWORD") or None
     username = os.environ.get("OPENCODE_SERVER_USERNAME") or "opencode"
@@ -118,7 +144,7 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    cors_problem = _check_cors(args.cors or [])
+    cors_problem = _check_cors(args.cors or []) or _check_limits(args)
     if cors_problem:
         print(f"pyopencode: {cors_problem}", file=sys.stderr)
         return 2
@@ -128,19 +154,31 @@ def serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         heartbeat_seconds=args.heartbeat,
         sse_queue_size=args.sse_queue,
+        sse_queue_bytes=args.sse_queue_bytes,
         event_buffer_size=args.event_buffer,
+        event_buffer_bytes=args.event_buffer_bytes,
         username=username,
         password=password,
         cors_origins=tuple(o.rstrip("/") for o in args.cors or ()),
         body_timeout_seconds=args.request_timeout,
         write_timeout_seconds=args.write_timeout,
         access_log=args.access_log,
+        check_host=_is_loopback(args.hostname),
+        allowed_hosts=tuple(args.allowed_host or ()),
         hot_routes=os.environ.get("PYOPENCODE_HOT_ROUTES", "1") != "0",
         hot_trace=os.environ.get("PYOPENCODE_HOT_TRACE", "0") == "1",
     )
     if args.access_log:
         logging.getLogger("pyopencode.access").setLevel(logging.INFO)
     GuardedHttpTools.header_timeout = args.request_timeout
+    lock: DataDirLock | None = None
+    if not is_postgres_url(settings.store_url):
+        lock = DataDirLock(settings.data_dir)
+        try:
+            lock.acquire()
+        except DataDirInUse as exc:
+            print(f"pyopencode: refusing to start: {exc}", file=sys.stderr)
+            return 1
     try:
         sock = _bind(args.hostname, args.port)
     except OSError as exc:
@@ -148,10 +186,12 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
+    if lock is not None:
+        lock.record(f"http://{shown}:{port}")
     app = create_app(settings)
     _tune_gc()
     config = uvicorn.Config(
-        app,
+        CompleteResponses(app),
         log_level=args.log_level,
         # Our own access log (server/accesslog.py) replaces uvicorn's, which logs query strings.
         access_log=False,
@@ -163,7 +203,11 @@ def serve(args: argparse.Namespace) -> int:
     server = _Server(config, app)
     # Printed before serving starts: scripts (and our tests) read the URL from here.
     print(f"pyopencode server listening on http://{shown}:{port}", flush=True)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 
@@ -184,7 +228,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from pyopencode.benchcmd import run_bench
+    from pyopencode.bench.command import run_bench
 
     # The driver's own collection pauses would read as server latency.
     _tune_gc()
@@ -274,11 +318,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="events queued per SSE subscriber; one that falls further behind is disconnected",
     )
     serve_cmd.add_argument(
+        "--sse-queue-bytes",
+        type=int,
+        default=16 * 1024 * 1024,
+        metavar="BYTES",
+        help="the same per-subscriber cap in bytes of queued events (default 16 MiB); over it"
+        " the subscriber gets server.resync and is disconnected",
+    )
+    serve_cmd.add_argument(
         "--event-buffer",
         type=int,
         default=1000,
         metavar="N",
         help="recent events kept so a reconnecting client can resume with Last-Event-ID",
+    )
+    serve_cmd.add_argument(
+        "--event-buffer-bytes",
+        type=int,
+        default=32 * 1024 * 1024,
+        metavar="BYTES",
+        help="the same replay buffer capped in bytes of events (default 32 MiB); oldest go first",
+    )
+    serve_cmd.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="also accept this Host header name when bound to loopback (repeatable; loopback"
+        " names and addresses are always accepted)",
     )
     serve_cmd.add_argument(
         "--cors",
@@ -349,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd = commands.add_parser(
         "bench", help="benchmark one OpenCode-compatible server, or two A/B (--vs)"
     )
-    bench_cmd.add_argument("url", help="base URL of server A, e.g. http://127.0.0.1:4096")
+    bench_cmd.add_argument(
+        "url", nargs="?", help="base URL of server A, e.g. http://127.0.0.1:4096"
+    )
     bench_cmd.add_argument(
         "--vs", metavar="URL2", help="base URL of server B, run alternately with A"
     )
@@ -416,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         " in flight behind), or one shared httpx client",
     )
     bench_cmd.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
+    add_agent_arguments(bench_cmd)
     bench_cmd.set_defaults(run=bench)
     return parser
 

@@ -65,3 +65,11 @@ class StorageUnavailableError(OpencodeError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ProjectNotFoundError(NotFoundError):
+    """No project with this id has been seen by this server."""
+
+    def __init__(self, project_id: str) -> None:
+        super().__init__(f"Project not found: {project_id}")
+        self.project_id = project_id

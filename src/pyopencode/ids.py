@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Literal
 
-Prefix = Literal["ses", "msg", "prt", "per", "que", "evt", "usr", "wrk", "tool"]
+Prefix = Literal["ses", "msg", "prt", "per", "que", "evt", "usr", "wrk", "tool", "pty"]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RANDOM_LENGTH = 14

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from referencing import Registry
@@ -190,7 +190,7 @@ def assert_error_shape(response: httpx.Response) -> None:
         response.text[:200],
     )
     body = response.json()
-    if status == 413:
+    if status in (413, 415):
         # Not in the reference at all; any JSON error that says what went wrong.
         assert isinstance(body, dict), body
         assert error_message(body), body
@@ -315,7 +315,8 @@ CASES = [
     ),
     pytest.param(Case("PATCH", PART, 400, raw=b"{", message=MALFORMED), id="json-part-truncated"),
     pytest.param(
-        Case("POST", "/session", 400, raw=b'{"title":"x"}', headers={"content-type": "text/plain"}),
+        # A body that is not application/json: what a browser sends cross-origin unasked.
+        Case("POST", "/session", 415, raw=b'{"title":"x"}', headers={"content-type": "text/plain"}),
         id="json-as-text-plain",
     ),
     # Not JSON, or JSON that could not be stored: refused as malformed before anything is written.
@@ -693,20 +694,90 @@ def assert_error_shape_lenient(response: httpx.Response) -> None:
         assert isinstance(response.json(), dict), response.text[:200]
 
 
+def _same_json(value: Any) -> Any:
+    """`value` as the server stores it: integers beyond a double's exact range become doubles."""
+    if isinstance(value, dict):
+        return {k: _same_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_same_json(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return float(value)
+    return value
+
+
+def _listed(s: Seeded) -> dict[str, Any]:
+    listed = s.client.get("/session", params={"limit": "10000"})
+    assert listed.status_code == 200, listed.text
+    return {row["id"]: row for row in listed.json()}
+
+
+def _check_created(s: Seeded, before: Any, body: Any, response: httpx.Response) -> None:
+    """A 2xx create stored exactly one new session, holding every field that was sent."""
+    created = response.json()
+    sid = created["id"]
+    try:
+        stored = s.client.get(f"/session/{sid}")
+        assert stored.status_code == 200, stored.text
+        assert stored.json() == created
+        for key, sent in (body or {}).items():
+            assert _same_json(created[key]) == _same_json(sent), (key, sent, created)
+        assert set(_listed(s)) == {k for k, _ in _rows(before)} | {sid}
+    finally:
+        assert s.client.delete(f"/session/{sid}").status_code == 200
+    assert snapshot(s) == before, "create then delete left something behind"
+
+
+def _check_updated(
+    s: Seeded, before: Any, old: dict[str, Any], body: Any, response: httpx.Response
+) -> None:
+    """A 2xx update changed the sent fields of that one session, and nothing else."""
+    sid = s.ids["sid"]
+    updated = response.json()
+    assert _listed(s)[sid] == updated
+    expected = dict(old)
+    for key, sent in (body or {}).items():
+        if key == "time":
+            expected["time"] = {**old["time"], **sent}
+        else:
+            expected[key] = sent
+    expected["time"] = {**expected["time"], "updated": updated["time"]["updated"]}
+    assert _same_json(updated) == _same_json(expected)
+    others = {k: v for k, v in _rows(before) if k != sid}
+    assert {k: v for k, v in _listed(s).items() if k != sid} == others
+
+
+def _rows(snap: Any) -> list[tuple[str, Any]]:
+    """(id, listed session) pairs of a `snapshot()`."""
+    return [(row["id"], row) for row in json.loads(snap[0])]
+
+
 @PROPERTY_SETTINGS
 @given(body=bodies)
+# Valid bodies too, so the stored-state checks always run whatever hypothesis draws.
+@example(body={"title": "t", "agent": "a", "metadata": {"n": 2**70, "a": [1, "x", None]}})
+@example(body={"permission": [{"permission": "edit", "pattern": "*", "action": "deny"}]})
 def test_random_bodies_for_create(seeded: Seeded, body: Any) -> None:
     before = snapshot(seeded)
     response = seeded.client.post("/session", json=body)
     _check(seeded, before, response)
+    event(f"status {response.status_code}")
+    if response.is_success:
+        _check_created(seeded, before, body, response)
 
 
 @PROPERTY_SETTINGS
 @given(body=bodies)
+@example(body={"title": "renamed", "metadata": {"k": {"deep": [1.5, True]}}})
+@example(body={"time": {"archived": 1795480020510}, "permission": []})
 def test_random_bodies_for_update(seeded: Seeded, body: Any) -> None:
+    sid = seeded.ids["sid"]
     before = snapshot(seeded)
-    response = seeded.client.patch(f"/session/{seeded.ids['sid']}", json=body)
+    old = seeded.client.get(f"/session/{sid}").json()
+    response = seeded.client.patch(f"/session/{sid}", json=body)
     _check(seeded, before, response)
+    event(f"status {response.status_code}")
+    if response.is_success:
+        _check_updated(seeded, before, old, body, response)
 
 
 PATH_TEMPLATES = [

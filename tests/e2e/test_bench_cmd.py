@@ -171,7 +171,7 @@ def test_bench_interrupted_cleans_up(
 def test_chart_without_matplotlib_is_skipped(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pyopencode.benchcmd import write_chart
+    from pyopencode.bench.command import write_chart
 
     # A None entry makes `import matplotlib` raise ImportError, as if it were not installed.
     monkeypatch.setitem(sys.modules, "matplotlib", None)

@@ -175,7 +175,8 @@ def _sides(
     return [(hot, pair.hot), (cold, pair.cold)]
 
 
-LISTINGS = ("", "&directory=/nonexistent/path/x&scope=project")
+# Directories must exist (400 otherwise); `/` is outside any git repository: project global.
+LISTINGS = ("", "&directory=/&scope=project")
 
 
 def listing(side: Side) -> Counter[bytes]:

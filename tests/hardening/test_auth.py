@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -108,7 +112,47 @@ def test_insecure_no_auth_starts_on_all_interfaces(
     server_factory: Callable[..., RunningServer],
 ) -> None:
     server = server_factory(extra_args=["--hostname", "0.0.0.0", "--insecure-no-auth"])
-    assert httpx.get(f"{server.url}/session", timeout=10).status_code == 200
+    assert server.proc is not None
+    port = urlsplit(server.url).port
+    assert port is not None, server.url
+    # The kernel's view: the server's own listening socket is bound to the wildcard address.
+    assert ("0.0.0.0", port) in _listening(server.proc.pid), _listening(server.proc.pid)
+    assert httpx.get(f"http://127.0.0.1:{port}/session", timeout=10).status_code == 200
+    # And a client on another interface's address gets in, without credentials.
+    for address in _local_addresses():
+        url = f"http://{address}:{port}/session"
+        assert httpx.get(url, timeout=10).status_code == 200, address
+
+
+def _listening(pid: int) -> set[tuple[str, int]]:
+    """(IPv4 address, port) of each TCP socket that process `pid` is listening on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and inode in inodes:  # 0A: TCP_LISTEN
+            hex_ip, hex_port = local.split(":")
+            address = socket.inet_ntoa(struct.pack("<I", int(hex_ip, 16)))
+            found.add((address, int(hex_port, 16)))
+    return found
+
+
+def _local_addresses() -> set[str]:
+    """This machine's IPv4 addresses other than loopback (may be none in a bare sandbox)."""
+    found, last = set(), ""
+    for line in Path("/proc/net/fib_trie").read_text().splitlines():
+        match = re.search(r"\|-- (\d+\.\d+\.\d+\.\d+)$", line)
+        if match:
+            last = match.group(1)
+        elif "/32 host LOCAL" in line:  # describes the address on the line before
+            found.add(last)
+    return {a for a in found if not a.startswith("127.")}
 
 
 def test_password_allows_all_interfaces_and_username_is_configurable(

@@ -8,16 +8,19 @@ reason (each is a bug to fix there); anything else fails the test.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.hardening.support import AUTH, AUTH_ENV, PASSWORD, start_server, stop_server
+from tests.jssdk import unavailable
 from tests.serverproc import RunningServer
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
@@ -33,23 +36,53 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ),
 }
 
-pytestmark = pytest.mark.skipif(shutil.which("st") is None, reason="schemathesis not installed")
+# schemathesis is in the test extra: its CLI sits beside this interpreter, activated or not.
+ST = Path(sys.executable).with_name("st")
 
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    if not ST.is_file():
+        unavailable(f"schemathesis is not installed ({ST} missing: pip install -e '.[test]')")
     server = start_server(tmp_path_factory.mktemp("fuzz"), env=AUTH_ENV)
     yield server
     stop_server(server)
 
 
-def _run(schema: str, url: str, report: Path, args: list[str]) -> list[tuple[str, str, str]]:
-    """Run schemathesis; return (operation, check code, failure text) for each failure."""
-    command = ["st", "run", schema, "--url", url, "-a", f"opencode:{PASSWORD}", "-c", CHECKS]
+@dataclass
+class Run:
+    """What one schemathesis run did: its failures and how much it actually tested."""
+
+    failures: list[tuple[str, str, str]]  # (operation, check code, failure text)
+    returncode: int
+    selected: int  # operations the filters selected
+    tested: int  # operations it sent at least one case to
+    generated: int  # test cases sent
+
+    def assert_ran(self, operations: int) -> None:
+        # Exit 1 means "failures found" (judged against KNOWN by the caller); anything else,
+        # or a run that tested nothing, means schemathesis itself did not do its job.
+        assert self.returncode == (1 if self.failures else 0), self.returncode
+        assert self.selected == self.tested == operations, (self.selected, self.tested)
+        assert self.generated >= operations, self.generated
+
+
+def _count(pattern: str, output: str) -> int:
+    match = re.search(pattern, output)
+    assert match, f"no {pattern!r} in schemathesis output:\n{output[-3000:]}"
+    return int(match.group(1))
+
+
+def _run(schema: str, url: str, report: Path, args: list[str]) -> Run:
+    """Run schemathesis with a fixed seed and read its JUnit report and summary."""
+    command = [str(ST), "run", schema, "--url", url, "-a", f"opencode:{PASSWORD}", "-c", CHECKS]
     command += ["--seed", "1", "--no-color", "--report", "junit", "--report-dir", str(report)]
     command += ["--request-timeout", "20", "--max-failures", "200"]
     # Run from the report directory: schemathesis keeps a `.schemathesis/` cache in its cwd.
-    subprocess.run([*command, *args], capture_output=True, text=True, timeout=240, cwd=report)
+    done = subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=240, cwd=report
+    )
+    output = done.stdout + done.stderr
     (xml_path,) = report.glob("*.xml")
     failures = []
     for case in ET.parse(xml_path).getroot().iter("testcase"):
@@ -59,7 +92,22 @@ def _run(schema: str, url: str, report: Path, args: list[str]) -> list[tuple[str
                 failures.append((case.get("name", "?"), code, text))
         for error in case.iter("error"):
             failures.append((case.get("name", "?"), "error", error.text or ""))
-    return failures
+    return Run(
+        failures=failures,
+        returncode=done.returncode,
+        selected=_count(r"Selected: (\d+)/", output),
+        tested=_count(r"Tested: (\d+)", output),
+        generated=_count(r"(\d+) generated", output),
+    )
+
+
+def _operations(doc: dict[str, Any]) -> set[str]:
+    return {
+        op["operationId"]
+        for ops in doc["paths"].values()
+        for op in ops.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
 
 
 def _gist(text: str) -> str:
@@ -85,9 +133,11 @@ def _unexplained(failures: list[tuple[str, str, str]]) -> list[str]:
 def test_fuzz_our_own_schema(fuzzed: RunningServer, tmp_path: Path) -> None:
     args = ["-n", "5", "--phases", "examples,coverage,fuzzing"]
     args += ["--exclude-path", "/event", "--exclude-path", "/global/event"]
-    failures = _run(f"{fuzzed.url}/doc", fuzzed.url, tmp_path, args)
-    bad = _unexplained(failures)
+    doc = httpx.get(f"{fuzzed.url}/doc", auth=AUTH, timeout=10).json()
+    run = _run(f"{fuzzed.url}/doc", fuzzed.url, tmp_path, args)
+    bad = _unexplained(run.failures)
     assert not bad, "\n\n".join(bad)
+    run.assert_ran(len(_operations(doc) - SSE_OPERATIONS))
     assert httpx.get(f"{fuzzed.url}/global/health", auth=AUTH).status_code == 200
 
 
@@ -95,15 +145,11 @@ def test_fuzz_upstream_schema_on_our_operations(fuzzed: RunningServer, tmp_path:
     if not SPEC.is_file():
         pytest.skip(f"reference spec not found at {SPEC}")
     doc = httpx.get(f"{fuzzed.url}/doc", auth=AUTH, timeout=10).json()
-    ours = {
-        op["operationId"]
-        for ops in doc["paths"].values()
-        for op in ops.values()
-        if isinstance(op, dict) and "operationId" in op
-    } - SSE_OPERATIONS
+    ours = _operations(doc) - SSE_OPERATIONS
     args = ["-n", "8", "--phases", "examples,fuzzing"]
     for operation_id in sorted(ours):
         args += ["--include-operation-id", operation_id]
-    failures = _run(str(SPEC), fuzzed.url, tmp_path, args)
-    bad = _unexplained(failures)
+    run = _run(str(SPEC), fuzzed.url, tmp_path, args)
+    bad = _unexplained(run.failures)
     assert not bad, "\n\n".join(bad)
+    run.assert_ran(len(ours))

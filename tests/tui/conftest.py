@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.agent.fakes import FakeProvider
+from tests.jssdk import unavailable
 
 UI_VERSION = "1.18.33"
 WIDTH, HEIGHT = 160, 50
@@ -62,13 +63,13 @@ def _candidates() -> Iterator[Path]:
 def opencode_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The official UI at the version we target; installed once from npm if not present."""
     if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (apt-get install -y tmux)")
+        unavailable("tmux is not installed (apt-get install -y tmux)")
     for candidate in _candidates():
         if candidate.is_file() and _version(candidate) == UI_VERSION:
             return candidate
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip(f"opencode {UI_VERSION} not found and npm is not installed to fetch it")
+        unavailable(f"opencode {UI_VERSION} not found and npm is not installed to fetch it")
     prefix = tmp_path_factory.mktemp("opencode-npm")
     try:
         subprocess.run(
@@ -78,10 +79,10 @@ def opencode_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
             check=True,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"opencode {UI_VERSION} not found and `npm install` failed: {exc}")
+        unavailable(f"opencode {UI_VERSION} not found and `npm install` failed: {exc}")
     binary = prefix / "node_modules" / ".bin" / "opencode"
     if not binary.exists() or _version(binary) != UI_VERSION:
-        pytest.skip(f"npm installed no usable opencode {UI_VERSION} at {binary}")
+        unavailable(f"npm installed no usable opencode {UI_VERSION} at {binary}")
     return binary
 
 

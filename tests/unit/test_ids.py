@@ -23,8 +23,15 @@ def test_format_matches_upstream() -> None:
 def test_upstream_example_decodes_as_descending() -> None:
     # A session id upstream 1.18.33 produced at 1795480020510 ms.
     upstream = "ses_df50d19e1ffeH8dhrelGYSad1k"
-    stamp = (~int(upstream[4:16], 16)) & ((1 << 48) - 1)
-    assert stamp // 0x1000 == (1795480020510 * 0x1000 & ((1 << 48) - 1)) // 0x1000
+    made_ms = 1795480020510
+    ours = ids.descending("ses", made_ms)
+    assert FORMAT.match(ours), ours
+    # The first 9 hex digits are the inverted millisecond; the last 3 the inverted counter.
+    assert ours[4:13] == upstream[4:13]
+    # Mixed with upstream's ids, ours still list newest first.
+    newer, older = ids.descending("ses", made_ms + 1), ids.descending("ses", made_ms - 1)
+    assert sorted([older, upstream, newer]) == [newer, upstream, older]
+    assert ids.ascending("msg", made_ms)[4:13] == f"{made_ms * 0x1000 & ((1 << 48) - 1):012x}"[:9]
 
 
 @given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=2, max_size=50))

@@ -21,6 +21,8 @@ from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
 from pyopencode.provider import ResolvedModel
 from pyopencode.session.service import SessionService
+from pyopencode.snapshot import service as snapshots
+from pyopencode.snapshot.shadow import ShadowRepo
 from pyopencode.vocab import Json, now_ms
 
 MAX_RETRIES = 4
@@ -160,6 +162,9 @@ class Loop:
         self.sid: str = turn.session["id"]
         self.blocked = False
         self.doom = DoomLoop()
+        # The turn's first and latest workspace snapshots, for its summary diffs.
+        self._snapshots: list[str] = []
+        self._shadow: ShadowRepo | None = None
 
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
@@ -193,8 +198,21 @@ class Loop:
             finish = await self._step(last=step >= max_steps)
             if self.blocked or finish != "tool-calls" or step >= max_steps:
                 break
+        await self._summarize()
         assert turn.assistant is not None
         return await self.rt.sessions.message(self.sid, turn.assistant["id"])
+
+    async def _summarize(self) -> None:
+        """The user message's `summary.diffs` and a `session.diff` event, when files changed."""
+        if len(self._snapshots) < 2:
+            return
+        diffs = await snapshots.diff(self._shadow, self._snapshots[0], self._snapshots[-1])
+        if not diffs:
+            return
+        user = self.turn.user
+        user["summary"] = {**(user.get("summary") or {}), "diffs": diffs}
+        await self.rt.sessions.update_message(orjson.loads(orjson.dumps(user)))
+        self.rt.emit(self.sid, "session.diff", {"sessionID": self.sid, "diff": diffs})
 
     async def _history(self) -> list[Json]:
         rows = await self.rt.sessions.messages(self.sid)
@@ -244,7 +262,13 @@ class Loop:
         turn.assistant = self._new_assistant()
         turn.open_parts = {}
         await self._save_message()
-        await self._save_part(self._part("step-start"))
+        # Workspace snapshots (snapshot/): the files before this step, for diff and revert.
+        shadow = None if last else snapshots.shadow_for(turn.session["projectID"], turn.root)
+        before = await snapshots.track(shadow)
+        if before is not None and not self._snapshots:
+            self._shadow = shadow
+            self._snapshots.append(before)
+        await self._save_part(self._part("step-start", **({"snapshot": before} if before else {})))
 
         attempt = 0
         while True:
@@ -285,7 +309,20 @@ class Loop:
 
         tokens = _tokens(usage)
         cost = _cost(turn.model, usage)
-        await self._save_part(self._part("step-finish", reason=finish, cost=cost, tokens=tokens))
+        after: dict[str, str] = {}
+        changed = await snapshots.patch(shadow, before) if calls else None
+        if changed is not None:
+            if changed.files:
+                await self._save_part(self._part("patch", hash=changed.hash, files=changed.files))
+                for path in changed.files:
+                    self.rt.emit(self.sid, "file.edited", {"file": path})
+            end = await snapshots.track(shadow)
+            after = {"snapshot": end} if end else {}
+            if end:
+                self._snapshots.append(end)
+        await self._save_part(
+            self._part("step-finish", reason=finish, cost=cost, tokens=tokens, **after)
+        )
         assistant = turn.assistant
         assistant["tokens"] = tokens
         assistant["cost"] = cost

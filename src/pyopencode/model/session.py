@@ -151,13 +151,41 @@ class ProjectTime(_Open):
     initialized: int | None = Field(default=None, ge=0)
 
 
+class ProjectIcon(_Open):
+    url: str | None = None
+    override: str | None = None
+    color: str | None = None
+
+
+class ProjectCommands(_Open):
+    start: str | None = Field(
+        default=None, description="Startup script to run when creating a new workspace (worktree)"
+    )
+
+
 class Project(_Open):
     id: str
     worktree: str
     vcs: Literal["git"] | None = None
     name: str | None = None
+    icon: ProjectIcon | None = None
+    commands: ProjectCommands | None = None
     time: ProjectTime
     sandboxes: list[str]
+
+
+class ProjectUpdate(_Open):
+    """`PATCH /project/{projectID}`: the fields a client may change."""
+
+    name: str | None = Field(default=None, max_length=1024)
+    icon: ProjectIcon | None = None
+    commands: ProjectCommands | None = None
+
+
+class ProjectNotFound(_Open):
+    tag: Literal["ProjectNotFoundError"] = Field(alias="_tag")
+    projectID: str
+    message: str
 
 
 class PathInfo(_Open):

@@ -97,17 +97,44 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _usage(raw: Any) -> Usage:
-    if raw is None:
+    if not isinstance(raw, dict):
         return Usage()
-    details = getattr(raw, "completion_tokens_details", None)
-    prompt_details = getattr(raw, "prompt_tokens_details", None)
-    cached = int(getattr(prompt_details, "cached_tokens", 0) or 0)
+    details = raw.get("completion_tokens_details") or {}
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    cached = int(prompt_details.get("cached_tokens") or 0)
     return Usage(
-        input=int(raw.prompt_tokens or 0) - cached,
-        output=int(raw.completion_tokens or 0),
-        reasoning=int(getattr(details, "reasoning_tokens", 0) or 0),
+        input=int(raw.get("prompt_tokens") or 0) - cached,
+        output=int(raw.get("completion_tokens") or 0),
+        reasoning=int(details.get("reasoning_tokens") or 0),
         cache_read=cached,
     )
+
+
+async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
+    """The stream's chunks as plain dicts.
+
+    The SDK sends the request, authenticates and raises typed errors for a refused one; its
+    typed chunk objects, built per chunk, cost more CPU than the rest of a turn together, so
+    the server-sent events are read raw and decoded with orjson.
+    """
+    async for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise StreamDropped(
+                f"The stream sent a chunk that is not JSON: {data[:200]!r}"
+            ) from exc
+        if isinstance(chunk, dict):
+            if chunk.get("error"):
+                error = chunk["error"]
+                message = error.get("message") if isinstance(error, dict) else str(error)
+                raise StreamDropped(f"The model's stream reported an error: {message}")
+            yield chunk
 
 
 async def stream(
@@ -126,48 +153,46 @@ async def stream(
     if tools:
         request["tools"] = _tools(tools)
     request.update(request_options(model.options, _REQUEST_OPTIONS))
-    try:
-        response = await client.chat.completions.create(**request)
-    except openai.APIStatusError as exc:
-        body = exc.response.text if exc.response is not None else None
-        raise status_error(exc.status_code, exc.message, dict(exc.response.headers), body) from exc
-    except openai.APIError as exc:
-        raise ProviderError(f"Cannot reach {model.provider_id}: {exc}", retryable=True) from exc
-
     calls: dict[int, dict[str, str]] = {}
     finish: str | None = None
     usage = Usage()
     try:
-        async for chunk in response:
-            if chunk.usage is not None:
-                usage = _usage(chunk.usage)
-            for choice in chunk.choices:
-                delta = choice.delta
-                reasoning = getattr(delta, "reasoning_content", None) or getattr(
-                    delta, "reasoning", None
-                )
-                if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
-                if delta.content:
-                    yield TextDelta(delta.content)
-                for tc in delta.tool_calls or []:
-                    call = calls.get(tc.index)
-                    if call is None:
-                        call = {"id": tc.id or f"call_{tc.index}", "name": "", "args": ""}
-                        calls[tc.index] = call
-                    if tc.function is not None:
-                        if tc.function.name:
-                            call["name"] += tc.function.name
+        async with client.chat.completions.with_streaming_response.create(**request) as response:
+            async for chunk in _chunks(response):
+                if chunk.get("usage"):
+                    usage = _usage(chunk["usage"])
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                    if isinstance(reasoning, str) and reasoning:
+                        yield ReasoningDelta(reasoning)
+                    content = delta.get("content")
+                    if isinstance(content, str) and content:
+                        yield TextDelta(content)
+                    for tc in delta.get("tool_calls") or ():
+                        index = tc.get("index", 0)
+                        call = calls.get(index)
+                        if call is None:
+                            call = {"id": tc.get("id") or f"call_{index}", "name": "", "args": ""}
+                            calls[index] = call
+                        function = tc.get("function") or {}
+                        if function.get("name"):
+                            call["name"] += function["name"]
                             yield ToolCallStart(call["id"], call["name"])
-                        call["args"] += tc.function.arguments or ""
-                if choice.finish_reason:
-                    finish = _FINISH.get(choice.finish_reason, "other")
+                        call["args"] += function.get("arguments") or ""
+                    if choice.get("finish_reason"):
+                        finish = _FINISH.get(choice["finish_reason"], "other")
+    except openai.APIStatusError as exc:
+        body = exc.response.text if exc.response is not None else None
+        raise status_error(exc.status_code, exc.message, dict(exc.response.headers), body) from exc
+    except openai.APIConnectionError as exc:
+        raise ProviderError(f"Cannot reach {model.provider_id}: {exc}", retryable=True) from exc
+    except (ProviderError, StreamDropped):
+        raise
     except openai.APIError as exc:
         raise StreamDropped(f"The stream from {model.provider_id} failed: {exc}") from exc
     except Exception as exc:  # the transport's own errors (connection reset, truncated body)
         raise StreamDropped(f"The stream from {model.provider_id} was cut off: {exc!r}") from exc
-    finally:
-        await response.close()
     if finish is None:
         raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
     for call in calls.values():

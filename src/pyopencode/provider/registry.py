@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from pyopencode.errors import BadRequestError
+from pyopencode.provider import auth
 from pyopencode.vocab import Json
 
 _ANTHROPIC_NPM = "@ai-sdk/anthropic"
@@ -106,7 +107,8 @@ def resolve(config: Json, provider_id: str, model_id: str) -> ResolvedModel:
     model = model or {}
     options = {**(spec.get("options") or {}), **(model.get("options") or {})}
     api = _api(provider_id, (model.get("provider") or {}).get("npm") or spec.get("npm"))
-    key = options.pop("apiKey", None) or os.environ.get(_KEY_ENV[api])
+    # opencode.json first, then a key stored with PUT /auth/{id}, then the environment.
+    key = options.pop("apiKey", None) or auth.key(provider_id) or os.environ.get(_KEY_ENV[api])
     base_url = options.pop("baseURL", None) or (spec.get("api") if spec.get("api") else None)
     return ResolvedModel(
         provider_id=provider_id,

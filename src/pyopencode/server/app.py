@@ -11,24 +11,35 @@ from starlette.middleware.cors import CORSMiddleware
 
 from pyopencode import __version__
 from pyopencode.bus import Bus
+from pyopencode.pty import Terminals
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
 from pyopencode.server.auth import BasicAuth
+from pyopencode.server.guard import RequestGuard
 from pyopencode.server.hot import HotRoutes
 from pyopencode.server.instance import DIRECTORY_HEADER
 from pyopencode.server.limits import BodyLimit
+from pyopencode.server.query import RepeatedQuery
 from pyopencode.server.routes import (
     agent,
+    auth,
     command,
     config,
     event,
     experimental,
+    file,
+    find,
+    instance,
+    log,
     message,
     meta,
     permission,
+    project,
     prompt,
     provider,
+    pty,
     question,
+    revert,
     session,
     share,
     shell,
@@ -37,11 +48,16 @@ from pyopencode.server.routes import (
     tool,
     tooling,
     tui,
+    tui_control,
+    unsupported,
+    v2,
     vcs,
 )
 from pyopencode.server.settings import Settings
 from pyopencode.server.state import State
 from pyopencode.session.service import SessionService
+from pyopencode.snapshot import service as snapshots
+from pyopencode.tui import ControlQueue
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,14 +65,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = Bus(max_queue=settings.sse_queue_size, buffer_size=settings.event_buffer_size)
+        bus = Bus(
+            max_queue=settings.sse_queue_size,
+            buffer_size=settings.event_buffer_size,
+            max_queue_bytes=settings.sse_queue_bytes,
+            buffer_bytes=settings.event_buffer_bytes,
+        )
         sessions = await SessionService.open(
             settings.store_url, bus, write_timeout=settings.write_timeout_seconds
         )
+        snapshots.configure(settings.data_dir)
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
+        app.state.terminals = Terminals(lambda event: bus.publish([event]))
+        app.state.tui_control = ControlQueue()
         try:
             yield
         finally:
+            app.state.terminals.close()
             bus.close_all()
             # Drains the writer queue first: writes already accepted still commit.
             await sessions.close()
@@ -77,11 +102,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs, summarize, shell):
+    for module in (tui, experimental, tooling, vcs, file, find, revert):
+        app.include_router(module.router)
+    for module in (pty, instance, tui_control, auth, log, project, unsupported, v2):
+        app.include_router(module.router)
+    for module in (summarize, shell):
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)
-    # Added innermost first; a request meets them in the reverse order: access log, CORS (so
+    # Added innermost first; a request meets them in the reverse order: access log, the
+    # Host/Origin/content-type guard, repeated query parameters (400), CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),
     # authentication, limits, then the hot session routes ahead of FastAPI's own routing.
     if settings.hot_routes:
@@ -105,6 +135,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["authorization", "content-type", "last-event-id", DIRECTORY_HEADER],
             max_age=600,
         )
+    app.add_middleware(RepeatedQuery)
+    app.add_middleware(
+        RequestGuard,
+        check_host=settings.check_host,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.cors_origins,
+    )
     if settings.access_log:
         app.add_middleware(AccessLog)
     return app

@@ -59,9 +59,16 @@ class BasicAuth:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
+            if b"ticket=" in scope.get("query_string", b""):
+                # Browsers cannot put credentials on a WebSocket; a terminal's connect ticket
+                # (itself issued only to an authenticated caller) stands in, and the route
+                # refuses the connection unless it redeems one.
+                scope["pyopencode.ticket_only"] = True
+                await self.app(scope, receive, send)
+                return
             await send({"type": "websocket.close", "code": 1008})
             return
-        if scope["path"] == HEALTH_PATH and scope["method"] == "GET":
+        if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(_ANONYMOUS_HEALTH)).encode()),

@@ -47,9 +47,76 @@ def invalid_request(message: str, kind: str | None, field: str | None) -> Respon
 
 
 # Operations whose 400 the reference spec types as `BadRequestError` ({name, data}); every
-# other operation uses `InvalidRequestError` ({_tag, message}).
-_NAMED_400 = {"session.list", "global.event", "global.health", "path.get", "project.list"}
-_NAMED_400 |= {"project.current", "session.diff"}
+# other operation uses `InvalidRequestError` ({_tag, message}). Listed from the 1.18.33 spec:
+# any operation that takes `?directory=` can answer 400 for a directory that does not exist.
+_NAMED_400 = frozenset(
+    (
+        "app.agents",
+        "app.skills",
+        "command.list",
+        "config.get",
+        "config.providers",
+        "experimental.capabilities.get",
+        "experimental.console.get",
+        "experimental.console.listOrgs",
+        "experimental.projectCopy.generateName",
+        "experimental.resource.list",
+        "experimental.session.list",
+        "experimental.workspace.adapter.list",
+        "experimental.workspace.list",
+        "experimental.workspace.status",
+        "experimental.workspace.syncList",
+        "file.list",
+        "file.read",
+        "file.status",
+        "find.files",
+        "find.symbols",
+        "find.text",
+        "formatter.status",
+        "global.config.get",
+        "global.dispose",
+        "global.event",
+        "global.health",
+        "instance.dispose",
+        "lsp.status",
+        "mcp.auth.remove",
+        "mcp.connect",
+        "mcp.disconnect",
+        "mcp.status",
+        "path.get",
+        "permission.list",
+        "project.current",
+        "project.directories",
+        "project.initGit",
+        "project.list",
+        "provider.auth",
+        "provider.list",
+        "pty.connectToken",
+        "pty.get",
+        "pty.list",
+        "pty.remove",
+        "pty.shells",
+        "question.list",
+        "session.diff",
+        "session.list",
+        "session.share",
+        "session.unshare",
+        "sync.start",
+        "tui.clearPrompt",
+        "tui.control.next",
+        "tui.control.response",
+        "tui.openHelp",
+        "tui.openModels",
+        "tui.openSessions",
+        "tui.openThemes",
+        "tui.showToast",
+        "tui.submitPrompt",
+        "vcs.diff",
+        "vcs.diff.raw",
+        "vcs.get",
+        "vcs.status",
+    )
+)
 
 
 def _operation(request: Request) -> str | None:
@@ -93,6 +160,9 @@ def _domain(request: Request, exc: Exception) -> Response:
 
 def domain_error(exc: errors.OpencodeError, operation_id: str | None) -> Response:
     """A domain failure as the response its operation declares."""
+    if isinstance(exc, errors.ProjectNotFoundError):
+        body = {"_tag": "ProjectNotFoundError", "projectID": exc.project_id, "message": exc.message}
+        return json_response(body, 404)
     if isinstance(exc, errors.NotFoundError):
         return named("NotFoundError", exc.message, 404)
     if isinstance(exc, errors.BadRequestError):

@@ -31,10 +31,19 @@ def chosen(query: str | None, header: str | None) -> str | None:
 
 
 async def resolve(state: State, directory: str | None) -> Instance:
+    if directory and "\x00" in directory:
+        raise BadRequestError(
+            "directory: must not contain NUL characters", field="directory", kind="Query"
+        )
     path = os.path.normpath(os.path.abspath(directory or state.settings.cwd))
     cached = state.instances.get(path)
     if cached is not None:
         return cached
+    # Sessions are only made in directories that exist: a typo or a file name would otherwise
+    # file them under a project nobody can open.
+    if not await asyncio.to_thread(os.path.isdir, path):
+        message = f"directory: {path} is not an existing directory"
+        raise BadRequestError(message, field="directory", kind="Query")
     lock = state.instance_locks.setdefault(path, asyncio.Lock())
     try:
         async with lock:

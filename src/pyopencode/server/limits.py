@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pyopencode.server.errors import send_named
 
 _CLOSE = ((b"connection", b"close"),)
+# How long a refused connection is drained before it is closed regardless.
+_LINGER_SECONDS = 5.0
 
 
 class _Refused(Exception):
@@ -137,6 +140,8 @@ class GuardedHttpTools(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
     _header_bytes: int = 0
     _in_headers: bool = False
+    _discarding: bool = False
+    _linger: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -155,12 +160,16 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._header_timer = None
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         if self._in_headers:
             # Only what precedes the blank line is header; a body can share the same read.
             end = data.find(b"\r\n\r\n")
             self._header_bytes += len(data) if end < 0 else end
             if self._header_bytes > self.max_header_bytes:
-                self._reject(b"431 Request Header Fields Too Large")
+                message = f"Request headers are larger than {self.max_header_bytes} bytes"
+                reason = "Request Header Fields Too Large"
+                self._reject(431, reason, "HeadersTooLargeError", message)
                 return
         super().data_received(data)
 
@@ -172,20 +181,39 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._stop_headers()
         super().on_headers_complete()
 
+    def eof_received(self) -> None:
+        if self._discarding:
+            self.transport.close()
+            return
+        super().eof_received()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_headers()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         super().connection_lost(exc)
 
     def _give_up(self) -> None:
         self._header_timer = None
         if self._in_headers:
-            self._reject(b"408 Request Timeout")
+            message = f"Request headers did not arrive within {self.header_timeout:g} seconds"
+            self._reject(408, "Request Timeout", "RequestTimeoutError", message)
 
-    def _reject(self, status: bytes) -> None:
+    def _reject(self, status: int, reason: str, name: str, message: str) -> None:
         self._stop_headers()
         if self.transport.is_closing():
             return
-        self.transport.write(
-            b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        body = orjson.dumps({"name": name, "data": {"message": message}})
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         )
-        self.transport.close()
+        self.transport.write(head.encode() + body)
+        # Closing with the client's unread bytes in our socket would send a reset, and the
+        # client could lose the answer. Say we are done (FIN), read and drop what still comes,
+        # and close when the client does, or after a grace period.
+        self._discarding = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger = self.loop.call_later(_LINGER_SECONDS, self.transport.close)

@@ -22,8 +22,13 @@ class Settings:
     heartbeat_seconds: float = 10.0
     # Per-subscriber event backlog; a subscriber that falls this far behind is disconnected.
     sse_queue_size: int = 10_000
+    # The same backlog in bytes of encoded events; over it the subscriber gets `server.resync`
+    # and is dropped.
+    sse_queue_bytes: int = 16 * 1024 * 1024
     # Recent events kept for Last-Event-ID resume; an older id gets a `server.resync` event.
     event_buffer_size: int = 1000
+    # The replay ring is also capped in bytes of encoded events; the oldest go first.
+    event_buffer_bytes: int = 32 * 1024 * 1024
     cwd: str = field(default_factory=os.getcwd)
     # HTTP Basic credentials; no password means no authentication (loopback only, see cli).
     username: str = "opencode"
@@ -38,6 +43,10 @@ class Settings:
     access_log: bool = False
     # A write not committed within this many seconds gets 503 (its outcome unknown).
     write_timeout_seconds: float = 30.0
+    # Bound to loopback: refuse a Host header that is not loopback or one of `allowed_hosts`
+    # (DNS rebinding).
+    check_host: bool = False
+    allowed_hosts: tuple[str, ...] = ()
     # Serve create/get/delete of a session ahead of FastAPI routing (server/hot.py). Off only
     # to compare the two paths (PYOPENCODE_HOT_ROUTES=0); answers are the same either way.
     hot_routes: bool = True

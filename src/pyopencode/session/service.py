@@ -15,11 +15,11 @@ import orjson
 from pyopencode import ids
 from pyopencode import session as rules
 from pyopencode.bus import Bus, Event
-from pyopencode.errors import BadRequestError, NotFoundError
+from pyopencode.errors import BadRequestError, NotFoundError, ProjectNotFoundError
 from pyopencode.session import events
 from pyopencode.store import Store, Tx, open_store, rows
 from pyopencode.store.rows import SessionQuery
-from pyopencode.vocab import Json, Place
+from pyopencode.vocab import Json, Place, now_ms
 
 if TYPE_CHECKING:
     from pyopencode.project import Instance
@@ -85,6 +85,26 @@ class SessionService:
             times = (project["time"]["created"], project["time"]["updated"])
             await rows.put_project(tx, project["id"], project["worktree"], times, _dumps(project))
             return project, []
+
+        return await self.store.write(write)
+
+    async def update_project(self, project_id: str, patch: Json) -> Json:
+        """Change a project's name, icon or commands (merged field by field)."""
+
+        async def write(tx: Tx) -> tuple[Json, list[Event]]:
+            data = await rows.project_data(tx, project_id)
+            if data is None:
+                raise ProjectNotFoundError(project_id)
+            project = _loads(data)
+            if "name" in patch:
+                project["name"] = patch["name"]
+            for key in ("icon", "commands"):
+                if key in patch:
+                    project[key] = {**(project.get(key) or {}), **patch[key]}
+            project["time"]["updated"] = now_ms()
+            times = (project["time"]["created"], project["time"]["updated"])
+            await rows.put_project(tx, project_id, project["worktree"], times, _dumps(project))
+            return project, [Event("project.updated", project)]
 
         return await self.store.write(write)
 

@@ -29,7 +29,12 @@ class Bash(Tool):
         "type": "object",
         "properties": {
             "command": {"type": "string"},
-            "timeout": {"type": "integer", "description": "Milliseconds, at most 600000"},
+            "timeout": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_TIMEOUT_MS,
+                "description": "Milliseconds, at most 600000",
+            },
             "workdir": {"type": "string", "description": "Directory to run in (default: project)"},
             "description": {"type": "string", "description": "What the command does"},
         },

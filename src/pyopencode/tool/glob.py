@@ -1,11 +1,13 @@
-"""`glob`: files matching a pattern under a directory."""
+"""`glob`: files matching a pattern under a directory, listed by ripgrep."""
 
 from __future__ import annotations
 
-import asyncio
+import os
+from pathlib import Path
 
-from pyopencode.tool.base import Json, Tool, ToolContext, ToolResult, require, truncate
-from pyopencode.tool.path import resolve
+from pyopencode.tool import ripgrep
+from pyopencode.tool.base import Json, Tool, ToolContext, ToolError, ToolResult, require, truncate
+from pyopencode.tool.path import is_inside, resolve, resolve_glob
 
 MAX_MATCHES = 1000
 
@@ -15,24 +17,32 @@ class Glob(Tool):
     description = "Find files by glob pattern, e.g. **/*.py."
     parameters: Json = {
         "type": "object",
-        "properties": {"pattern": {"type": "string"}, "path": {"type": "string"}},
+        "properties": {
+            "pattern": {"type": "string", "minLength": 1},
+            "path": {"type": "string"},
+        },
         "required": ["pattern"],
     }
 
     async def run(self, args: Json, ctx: ToolContext) -> ToolResult:
         pattern = require(args, "pattern")
         root = await resolve(ctx, str(args.get("path") or "."))
-        await ctx.ask("glob", [pattern], {"pattern": pattern, "path": str(root)})
-
-        def find() -> list[str]:
-            out = []
-            for p in root.glob(pattern):
-                if p.is_file():
-                    out.append(str(p))
-                    if len(out) >= MAX_MATCHES:
-                        break
-            return sorted(out)
-
-        matches = await asyncio.to_thread(find)
+        base, relative = await resolve_glob(ctx, root, pattern)
+        await ctx.ask("glob", [pattern], {"pattern": pattern, "path": str(base)})
+        if not base.is_dir():
+            return ToolResult(pattern, "No files found", {"count": 0})
+        argv = ["--files", "--hidden", "--color=never", "--glob", relative, "--glob", "!.git/"]
+        result = await ripgrep.run([*argv, "--", "."], base, MAX_MATCHES)
+        if result.returncode == 2 and not result.lines:
+            raise ToolError(f"glob failed: {result.stderr or 'invalid pattern'}")
+        matches = []
+        for line in result.lines:
+            path = Path(os.path.normpath(base / line))
+            # ripgrep follows no symlinks; this holds even if that ever changes.
+            if is_inside(Path(os.path.realpath(path)), base):
+                matches.append(str(path))
+        matches.sort()
         output = "\n".join(matches) if matches else "No files found"
+        if result.truncated:
+            output += f"\n\n(results truncated at {len(matches)} files)"
         return ToolResult(pattern, truncate(output), {"count": len(matches)})

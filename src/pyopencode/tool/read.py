@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from pyopencode.tool.base import Json, Tool, ToolContext, ToolError, ToolResult, require, truncate
+import itertools
+
+from pyopencode.tool.base import (
+    MAX_OUTPUT_BYTES,
+    Json,
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolResult,
+    require,
+    truncate,
+)
+from pyopencode.tool.blocking import off_loop
 from pyopencode.tool.path import resolve
 
 DEFAULT_LIMIT = 2000
@@ -15,8 +27,12 @@ class Read(Tool):
         "type": "object",
         "properties": {
             "filePath": {"type": "string", "description": "Path of the file to read"},
-            "offset": {"type": "integer", "description": "Line to start from (1-based)"},
-            "limit": {"type": "integer", "description": "Number of lines to read"},
+            "offset": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Line to start from (1-based)",
+            },
+            "limit": {"type": "integer", "minimum": 1, "description": "Number of lines to read"},
         },
         "required": ["filePath"],
     }
@@ -24,13 +40,24 @@ class Read(Tool):
     async def run(self, args: Json, ctx: ToolContext) -> ToolResult:
         path = await resolve(ctx, require(args, "filePath"))
         await ctx.ask("read", [str(path)], {"filepath": str(path)})
-        if not path.is_file():
-            raise ToolError(f"File not found: {path}")
         offset = max(int(args.get("offset") or 1), 1)
         limit = int(args.get("limit") or DEFAULT_LIMIT)
-        with path.open(errors="replace") as f:
-            lines = f.read().splitlines()
-        chosen = lines[offset - 1 : offset - 1 + limit]
+
+        def lines() -> list[str]:
+            if not path.is_file():
+                raise ToolError(f"File not found: {path}")
+            chosen: list[str] = []
+            size = 0
+            with path.open(errors="replace") as f:
+                # Streamed: a huge file costs only the lines asked for.
+                for line in itertools.islice(f, offset - 1, offset - 1 + limit):
+                    chosen.append(line.rstrip("\r\n"))
+                    size += len(line)
+                    if size > MAX_OUTPUT_BYTES:
+                        break
+            return chosen
+
+        chosen = await off_loop(lines)
         body = "\n".join(f"{offset + i:05d}| {line}" for i, line in enumerate(chosen))
         output = truncate(f"<file>\n{body}\n</file>")
         return ToolResult(str(path), output, {"preview": "\n".join(chosen[:20])})

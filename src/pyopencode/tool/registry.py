@@ -18,12 +18,13 @@ from pyopencode.tool.read import Read
 from pyopencode.tool.skill import SkillTool
 from pyopencode.tool.task import Task
 from pyopencode.tool.todo import TodoRead, TodoWrite
+from pyopencode.tool.validate import Validated
 from pyopencode.tool.webfetch import WebFetch
 from pyopencode.tool.write import Write
 
 # Upstream's order, then the two it no longer offers (kept here for older clients' habits).
 ALL: dict[str, Tool] = {
-    t.name: t
+    t.name: Validated(t)
     for t in (
         Question(),
         Bash(),

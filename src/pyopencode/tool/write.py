@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from pyopencode.tool.base import Json, Tool, ToolContext, ToolResult, require
+from pyopencode.tool.blocking import off_loop
 from pyopencode.tool.path import resolve
 
 
@@ -30,7 +29,7 @@ class Write(Tool):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
 
-        await asyncio.to_thread(write)
+        await off_loop(write)
         return ToolResult(
             str(path), "Wrote file successfully.", {"filepath": str(path), "exists": existed}
         )

@@ -17,6 +17,8 @@ from pyopencode.server.state import AppState
 
 router = APIRouter(route_class=JsonRoute)
 
+# Events sent in one write at most; bounds the size of one chunk on a backed-up stream.
+_BATCH = 256
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 # Sent by EventSource on reconnect; hidden from the schema, which mirrors upstream's.
@@ -58,11 +60,19 @@ async def _stream(
             try:
                 event = await sub.next(heartbeat)
             except StopAsyncIteration:
+                if sub.overflowed:
+                    # Its backlog went over the cap and was dropped: the client must refetch
+                    # (or resume with this frame's id, while the ring still covers it).
+                    yield server_frame("server.resync", reason="The client fell too far behind")
                 return
             if event is None:
                 yield server_frame("server.heartbeat")
             else:
-                yield _frame(event.id, encode(event))
+                # Whatever else is already queued goes out in the same write: one send (and one
+                # trip through the middleware) per batch instead of one per event.
+                frames = [_frame(event.id, encode(event))]
+                frames += [_frame(e.id, encode(e)) for e in sub.ready(_BATCH)]
+                yield b"".join(frames)
     finally:
         # Runs when the client goes away too, so its queue is released at once.
         sub.close()

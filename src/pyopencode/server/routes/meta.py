@@ -37,6 +37,12 @@ async def health(request: Request) -> Response:
     return response
 
 
+# Load balancers and uptime probes often send HEAD; upstream's schema lists GET only.
+@router.head("/global/health", include_in_schema=False)
+async def health_head() -> m.Health:
+    return m.Health(healthy=True, version=__version__)
+
+
 @router.get("/path", operation_id="path.get", tags=["path"], response_model=m.PathInfo)
 async def get_path(instance: CurrentInstance) -> Response:
     home = str(Path.home())

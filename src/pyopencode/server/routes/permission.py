@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
@@ -38,6 +38,46 @@ async def reply(
     except NotFoundError as exc:
         return json_response(
             {"_tag": "PermissionNotFoundError", "requestID": requestID, "message": exc.message},
+            404,
+        )
+    return true_response()
+
+
+class PermissionResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    response: Literal["once", "always", "reject"]
+
+
+@router.post(
+    "/session/{sessionID}/permissions/{permissionID}",
+    operation_id="permission.respond",
+    tags=["session"],
+    deprecated=True,
+    description="The older form of POST /permission/{requestID}/reply; the request must "
+    "belong to the session named.",
+)
+async def respond(
+    state: AppState,
+    sessionID: Annotated[str, Path(pattern="^ses", max_length=128)],
+    permissionID: Annotated[str, Path(pattern="^per", max_length=128)],
+    body: Annotated[PermissionResponse, Body()],
+) -> Response:
+    permissions = state.agent_runner().permissions
+    pending = [r for r in permissions.requests() if r["id"] == permissionID]
+    if not pending or pending[0]["sessionID"] != sessionID:
+        return json_response(
+            {
+                "_tag": "PermissionNotFoundError",
+                "requestID": permissionID,
+                "message": f"Permission request not found: {permissionID}",
+            },
+            404,
+        )
+    try:
+        permissions.reply(permissionID, body.response)
+    except NotFoundError as exc:
+        return json_response(
+            {"_tag": "PermissionNotFoundError", "requestID": permissionID, "message": exc.message},
             404,
         )
     return true_response()

@@ -19,6 +19,7 @@ from pyopencode.server.json import JsonRoute, json_response, true_response
 from pyopencode.server.params import SessionID
 from pyopencode.server.routes.message import PromptInput, PromptResult
 from pyopencode.server.state import AppState, State
+from pyopencode.snapshot import revert as workspace_revert
 from pyopencode.vocab import Json
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
@@ -32,9 +33,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def _turn(state: State, session: Json, body: PromptInput) -> Turn:
     fields = body.model_dump(exclude_none=True, by_alias=True)
     instance = await resolve(state, session["directory"])
-    return await prompting.start(
+    turn = await prompting.start(
         state.sessions, state.agent_runner(), session, fields, instance.worktree
     )
+    # Messages a revert set aside are removed for good now (snapshot/revert.py).
+    await workspace_revert.cleanup(state.sessions, turn.session, before=turn.user["id"])
+    return turn
 
 
 async def _store_only(state: State, session: Json, body: PromptInput) -> Json:

@@ -10,11 +10,10 @@ from starlette.responses import Response
 
 from pyopencode.errors import NotFoundError
 from pyopencode.model import session as m
-from pyopencode.model.message import SnapshotFileDiff
 from pyopencode.project import Instance
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, raw_json
-from pyopencode.server.params import MAX_PATH, MessageQuery, SessionID
+from pyopencode.server.params import MAX_PATH, SessionID
 from pyopencode.server.state import State, app_state
 from pyopencode.session.service import SessionQuery
 
@@ -25,6 +24,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": m.NotFoundError},
 }
 
+# Millisecond timestamps beyond JavaScript's exact integers (2**53 - 1) are refused with 400,
+# not turned into an integer the store cannot hold.
+MAX_START = 2**53 - 1
 # Upstream answers at most this many sessions when `limit` is not given.
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
@@ -65,7 +67,7 @@ async def list_sessions(
     scope: Annotated[str | None, Query(pattern="^project$")] = None,
     path: Annotated[str | None, Query(max_length=MAX_PATH)] = None,
     roots: Annotated[bool | None, Query()] = None,
-    start: Annotated[float | None, Query(ge=0)] = None,
+    start: Annotated[float | None, Query(ge=0, le=MAX_START, allow_inf_nan=False)] = None,
     search: Annotated[str | None, Query(max_length=1024)] = None,
     limit: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
@@ -183,19 +185,3 @@ async def fork_session(
 async def session_todo(request: Request, sessionID: SessionID) -> Response:
     state = app_state(request)
     return raw_json(await state.sessions.todos_raw(sessionID))
-
-
-@router.get(
-    "/session/{sessionID}/diff",
-    operation_id="session.diff",
-    response_model=list[SnapshotFileDiff],
-    responses={400: {"model": m.BadRequestError}},
-)
-async def session_diff(
-    sessionID: SessionID,
-    messageID: MessageQuery = None,
-) -> Response:
-    # pyopencode takes no file snapshots, so no message has a recorded diff: always empty, as
-    # upstream answers when it has none stored (its spec has no 404 here). The UI asks for
-    # this as soon as a session opens; a 404 would read as a failure.
-    return json_response([])

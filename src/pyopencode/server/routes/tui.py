@@ -166,8 +166,8 @@ async def models(instance: Location) -> Response:
     return _listing(instance, data)
 
 
-# pyopencode runs no slash commands, skills, file references or provider integrations (OAuth,
-# stored keys): providers come from opencode.json only. These listings are truthfully empty.
+# pyopencode runs no slash commands, skills or file references: these listings are truthfully
+# empty. Integrations (providers and their stored keys) are in server/routes/v2.py.
 
 
 @router.get("/api/command", operation_id="v2.command.list")
@@ -182,9 +182,4 @@ async def skills(instance: Location) -> Response:
 
 @router.get("/api/reference", operation_id="v2.reference.list")
 async def references(instance: Location) -> Response:
-    return _listing(instance, [])
-
-
-@router.get("/api/integration", operation_id="v2.integration.list")
-async def integrations(instance: Location) -> Response:
     return _listing(instance, [])

@@ -1,15 +1,17 @@
-"""`GET /vcs` and a project's directories: the git branch and worktree a client works in."""
+"""`/vcs`: the git branch, working-tree status, diff and `git apply`; a project's directories."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from pyopencode.file import status
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response
 from pyopencode.server.state import AppState
@@ -73,3 +75,61 @@ async def project_directories(
         if project.get("id") == project_id:
             return json_response([{"directory": project["worktree"]}])
     return json_response([])
+
+
+@router.get("/vcs/status", operation_id="vcs.status", tags=["vcs"])
+async def vcs_status(instance: CurrentInstance) -> Response:
+    """Files changed against HEAD, untracked ones included, with line counts."""
+    changed = await status.changes(instance.directory)
+    return json_response(
+        [
+            {"file": c.file, "additions": c.additions, "deletions": c.deletions, "status": c.status}
+            for c in changed
+        ]
+    )
+
+
+@router.get("/vcs/diff", operation_id="vcs.diff", tags=["vcs"])
+async def vcs_diff(
+    instance: CurrentInstance,
+    mode: Literal["git", "branch"],
+    context: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+) -> Response:
+    """Each changed file's patch: against HEAD (`git`) or where HEAD left the default branch."""
+    changed = await status.changes(instance.directory, mode, context, patches=True)
+    return json_response(
+        [
+            {
+                "file": c.file,
+                "patch": c.patch or "",
+                "additions": c.additions,
+                "deletions": c.deletions,
+                "status": c.status,
+            }
+            for c in changed
+        ]
+    )
+
+
+@router.get("/vcs/diff/raw", operation_id="vcs.diff.raw", tags=["vcs"])
+async def vcs_diff_raw(instance: CurrentInstance) -> Response:
+    """The working tree's whole diff against HEAD, as `git diff` prints it."""
+    return Response(await status.raw_diff(instance.directory), media_type="text/x-diff")
+
+
+class ApplyInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    patch: str = Field(max_length=16 * 1024 * 1024)
+
+
+@router.post("/vcs/apply", operation_id="vcs.apply", tags=["vcs"])
+async def vcs_apply(instance: CurrentInstance, body: ApplyInput) -> Response:
+    """`git apply` a patch to the working tree: all of it, or nothing when it does not apply."""
+    try:
+        await status.apply(instance.directory, body.patch)
+    except status.ApplyError as exc:
+        return json_response(
+            {"name": "VcsApplyError", "data": {"message": exc.message, "reason": exc.reason}},
+            400,
+        )
+    return json_response({"applied": True})

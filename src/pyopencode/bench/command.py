@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 
-from pyopencode import bench
+from pyopencode.bench import agentcmd, session
+from pyopencode.bench import report as tables
 
 DEFAULT_CONCURRENCY = (1, 8, 32, 64)
 DEFAULT_LIST_SIZES = (1_000, 10_000, 100_000)
@@ -49,6 +50,8 @@ class Target:
 
 
 def _problem(args: argparse.Namespace) -> str | None:
+    if not args.url:
+        return "a server URL is required"
     counts = [args.ops, args.list_requests, args.repeat, args.list_limit]
     counts += [*args.concurrency, *args.list_concurrency, *args.list_sizes]
     if min(counts) < 1:
@@ -81,26 +84,26 @@ def machine_info(loop_name: str, pool: str) -> dict[str, Any]:
 async def server_info(t: Target) -> dict[str, Any]:
     """Health/version (best effort) and the stored session count before the run."""
     info: dict[str, Any] = {"url": t.url, "label": t.label}
-    async with httpx.AsyncClient(base_url=t.url, timeout=bench.TIMEOUT) as client:
+    async with httpx.AsyncClient(base_url=t.url, timeout=session.TIMEOUT) as client:
         try:
             resp = await client.get("/global/health")
             if resp.is_success:
                 info["health"] = resp.json()
         except (httpx.HTTPError, ValueError):
             pass
-    info["sessions_before"] = await bench.count_sessions(t.url)
+    info["sessions_before"] = await session.count_sessions(t.url)
     info["stored_sessions"] = {}
     return info
 
 
 def record(
-    results: list[dict[str, Any]], t: Target, result: bench.WorkloadResult, rnd: int
+    results: list[dict[str, Any]], t: Target, result: tables.WorkloadResult, rnd: int
 ) -> None:
     result.params["round"] = rnd
     results.append(result.to_dict())
     style = "red" if result.errors else "green"
     console.print(
-        f"  [{style}]{escape(t.label):>10}[/] {bench.workload_name(result.to_dict()):<16}"
+        f"  [{style}]{escape(t.label):>10}[/] {tables.workload_name(result.to_dict()):<16}"
         f" c={result.concurrency:<3} {result.throughput:9,.1f} req/s"
         f"  p50 {result.p50_ms:8.2f}  p99 {result.p99_ms:8.2f}  max {result.max_ms:8.2f} ms"
         f"  cpu {result.client_cpu:4.0%}  err {result.errors}"
@@ -111,9 +114,9 @@ def record(
 
 async def _seed_to(t: Target, size: int, args: argparse.Namespace, tag: str, top: int) -> int:
     """Create sessions until `t` stores at least `size`; returns the stored count."""
-    have = await bench.count_sessions(t.url)
+    have = await session.count_sessions(t.url)
     need = max(0, size - have)
-    s = await bench.seed(t.url, need, top, label=t.label, tag=tag, pool=args.pool, track=t.live)
+    s = await session.seed(t.url, need, top, label=t.label, tag=tag, pool=args.pool, track=t.live)
     t.seeded.extend(s.ids)
     t.seeding.append({**s.to_dict(), "size": size})
     stored = have + len(s.ids)
@@ -132,13 +135,13 @@ async def run_all(
     args: argparse.Namespace, targets: list[Target], results: list[dict[str, Any]]
 ) -> None:
     """Run every workload, A then B each time, appending to `results` as they finish."""
-    tag = bench.new_run_tag()
+    tag = session.new_run_tag()
     top = max(args.concurrency)
     task = asyncio.current_task()
     if task is not None and hasattr(signal, "SIGTERM"):
         # Treat SIGTERM like Ctrl-C: cancel the run so the `finally` cleanup still happens.
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    console.print(f"run tag [bold]{tag}[/] (session titles start with '{bench.TITLE_PREFIX}')")
+    console.print(f"run tag [bold]{tag}[/] (session titles start with '{session.TITLE_PREFIX}')")
     try:
         for t in targets:
             t.info = await server_info(t)
@@ -148,7 +151,7 @@ async def run_all(
             created: dict[tuple[str, int], list[str]] = {}
             for c in args.concurrency:
                 for t in targets:
-                    r = await bench.run_create(
+                    r = await session.run_create(
                         t.url, args.ops, c, label=t.label, tag=tag, pool=args.pool, track=t.live
                     )
                     created[(t.label, c)] = r.ids
@@ -157,7 +160,7 @@ async def run_all(
             console.rule(f"delete the sessions just created, round {rnd + 1}/{args.repeat}")
             for c in args.concurrency:
                 for t in targets:
-                    r = await bench.run_delete(
+                    r = await session.run_delete(
                         t.url, created[(t.label, c)], c, label=t.label, pool=args.pool, track=t.live
                     )
                     record(results, t, r, rnd)
@@ -172,7 +175,7 @@ async def run_all(
                 )
                 for c in args.list_concurrency:
                     for t in targets:
-                        r = await bench.run_list(
+                        r = await session.run_list(
                             t.url,
                             args.list_requests,
                             c,
@@ -190,7 +193,7 @@ async def run_all(
         for t in targets:
             want = min(args.ops, MIN_GET_IDS)
             if len(t.seeded) < want:
-                s = await bench.seed(
+                s = await session.seed(
                     t.url,
                     want - len(t.seeded),
                     top,
@@ -205,7 +208,7 @@ async def run_all(
             console.rule(f"GET /session/{{id}}, round {rnd + 1}/{args.repeat}")
             for c in args.concurrency:
                 for t in targets:
-                    r = await bench.run_get(
+                    r = await session.run_get(
                         t.url, get_ids[t.label], c, requests=args.ops, label=t.label, pool=args.pool
                     )
                     record(results, t, r, rnd)
@@ -217,20 +220,20 @@ async def run_all(
 
 async def clean_target(t: Target, tag: str, concurrency: int) -> None:
     """Delete the sessions we know about, then any of this run's that are still listed."""
-    prefix = bench.title_prefix(tag)
+    prefix = session.title_prefix(tag)
     try:
-        r = await bench.cleanup(t.url, sorted(t.live), concurrency, label=t.label, track=t.live)
+        r = await session.cleanup(t.url, sorted(t.live), concurrency, label=t.label, track=t.live)
         # An interrupted POST may still have created a session; its title carries our tag. A
         # server that acknowledges deletes it does not do (OpenCode 1.0.x) still lists them.
         untracked = 0
         for _ in range(PURGE_ATTEMPTS):
-            extra = await bench.purge(t.url, concurrency, prefix=prefix, progress=False)
+            extra = await session.purge(t.url, concurrency, prefix=prefix, progress=False)
             untracked += len(extra.ids)
             if not extra.ids:
                 break
         listed = [
             s
-            for s in await bench.list_all(t.url)
+            for s in await session.list_all(t.url)
             if isinstance(s, dict) and str(s.get("title", "")).startswith(prefix)
         ]
     except httpx.HTTPError as exc:
@@ -279,11 +282,11 @@ def build_report(
     results: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], str]:
     # Chronological order already interleaves A and B, so summary rows pair up.
-    summary = bench.summarize(results)
+    summary = tables.summarize(results)
     ratios: list[dict[str, Any]] = []
     if len(targets) > 1:
         a, b = targets[0].label, targets[1].label
-        ratios = bench.compare(
+        ratios = tables.compare(
             [r for r in summary if r["label"] == a], [r for r in summary if r["label"] == b]
         )
     report: dict[str, Any] = {
@@ -327,9 +330,9 @@ def build_report(
     load = meta.get("loadavg_at_start"), meta.get("loadavg_at_end")
     if load[0] is not None:
         lines.append(f"- load average (1/5/15 min) at start {load[0]}, at end {load[1]}")
-    lines += ["", "## Results", "", bench.markdown_table(summary)]
+    lines += ["", "## Results", "", tables.markdown_table(summary)]
     if ratios:
-        lines += ["## Ratios", "", bench.markdown_ratios(ratios)]
+        lines += ["## Ratios", "", tables.markdown_ratios(ratios)]
     return report, "\n".join(lines)
 
 
@@ -476,7 +479,7 @@ def write_chart(report: dict[str, Any], path: Path) -> bool:
 
 async def purge(targets: list[Target], concurrency: int) -> None:
     for t in targets:
-        r = await bench.purge(t.url, concurrency)
+        r = await session.purge(t.url, concurrency)
         console.print(f"{escape(t.label)}: deleted {len(r.ids):,} leftover bench sessions")
 
 
@@ -497,6 +500,8 @@ def run_bench(args: argparse.Namespace) -> int:
     Returns 0, 1 if any request failed, 2 if the server could not be used, 130 if interrupted
     (after cleaning up and writing the partial results).
     """
+    if getattr(args, "workload", "sessions") == "agent":
+        return agentcmd.run(args)
     problem = _problem(args)
     if problem:
         console.print(f"pyopencode bench: {problem}", markup=False)

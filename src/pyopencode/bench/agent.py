@@ -1,0 +1,483 @@
+"""The agent workload: concurrent sessions prompting a scripted model, and SSE fan-out.
+
+Each prompt is one agent turn on the server under test: the model (bench/modelserver.py)
+answers with a `write` tool call, the server runs it, asks again and gets a stamped answer of
+`chunks` pieces. Measured here: prompts/s, prompt latency, the time from the model writing a
+chunk to an `/event` subscriber receiving it, server CPU per prompt and RSS (from /proc, when the
+server's pid is given), and how 500 subscribers keep up while sessions prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from time import perf_counter, process_time
+from typing import Any
+
+import httpx
+from rich.progress import Progress
+
+from pyopencode.bench import procstat
+from pyopencode.bench.modelserver import MODEL_ID, PROVIDER_ID, STAMP
+from pyopencode.bench.report import percentile
+from pyopencode.bench.session import TITLE_PREFIX
+from pyopencode.bench.sse import subscribe
+
+ERROR_SAMPLES = 5
+PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
+# After the last prompt answers, how long subscribers may take to deliver what is still queued.
+DRAIN_S = 30.0
+QUIET_S = 0.5
+DELETE_TIMEOUT_S = 30.0
+_DELTA = b"message.part.delta"
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def prompt_text(tag: str, session_id: str, turn: int) -> str:
+    """The user prompt; the model server writes the file it names (see modelserver._FILE)."""
+    return f"pyopencode bench {tag}: write file bench-out/{tag}/{session_id}-{turn}.txt"
+
+
+@dataclass
+class AgentResult:
+    """One server at one concurrency: N sessions, each prompting `rounds` times in a row."""
+
+    label: str
+    server: str
+    concurrency: int
+    prompts: int
+    errors: int
+    elapsed_s: float
+    prompts_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    chunks_expected: int
+    chunks_seen: int
+    chunk_p50_ms: float
+    chunk_p99_ms: float
+    chunk_max_ms: float
+    # The server ended the /event stream while the turns ran (pyopencode closes a subscriber
+    # whose bounded queue overflows): the chunks after that were never delivered to it.
+    event_stream_ended: bool = False
+    cpu_s: float | None = None
+    cpu_per_prompt_s: float | None = None
+    rss_peak_mb: float | None = None
+    client_cpu: float = 0.0
+    error_samples: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    session_ids: list[str] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["session_ids"]
+        return data
+
+
+@dataclass
+class FanoutResult:
+    """N subscribers on `/event` while sessions prompt."""
+
+    label: str
+    server: str
+    subscribers: int
+    sessions: int
+    prompts: int
+    errors: int
+    elapsed_s: float
+    events_delivered: int
+    events_per_s: float
+    deltas_expected: int  # stamped chunks the model sent for prompts that succeeded
+    deltas_max: int  # message.part.delta events the most complete subscriber got
+    subscribers_short: int  # subscribers that got fewer deltas than that: events were dropped
+    deltas_dropped: int
+    lag_samples: int
+    lag_p50_ms: float
+    lag_p99_ms: float
+    lag_max_ms: float
+    subscriber_errors: int
+    client_cpu: float = 0.0
+    error_samples: list[str] = field(default_factory=list)
+    session_ids: list[str] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["session_ids"]
+        return data
+
+
+class StampCollector:
+    """One full subscriber: the first arrival of every chunk stamp, as a latency in ms."""
+
+    def __init__(self) -> None:
+        self.latencies_ms: list[float] = []
+        self._seen: set[bytes] = set()
+        self._tail = b""
+        self.last_arrival = perf_counter()
+
+    def feed(self, data: bytes) -> None:
+        arrived = now_us()
+        self.last_arrival = perf_counter()
+        data = self._tail + data
+        cut = data.rfind(b"\n")
+        self._tail = data[cut + 1 :]
+        for match in STAMP.finditer(data, 0, cut + 1):
+            # A finished part's `message.part.updated` repeats every stamp: count the first.
+            sequence = match.group(2)
+            if sequence not in self._seen:
+                self._seen.add(sequence)
+                self.latencies_ms.append((arrived - int(match.group(1))) / 1000.0)
+
+
+class CountingSubscriber:
+    """One of many cheap subscribers: counts events and deltas, samples the oldest delta's lag."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.deltas = 0
+        self.lags_ms: list[float] = []
+        self._tail = b""
+        self.last_arrival = perf_counter()
+
+    def feed(self, data: bytes) -> None:
+        arrived = now_us()
+        self.last_arrival = perf_counter()
+        data = self._tail + data
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self._tail = data
+            return
+        self._tail = data[cut + 2 :]
+        self.events += data.count(b"\n\n", 0, cut + 2)
+        deltas = data.count(_DELTA, 0, cut)
+        if deltas:
+            self.deltas += deltas
+            # The first delta in this read waited longest: its lag bounds the others'.
+            at = data.find(_DELTA, 0, cut)
+            start = data.rfind(b"\n", 0, at) + 1
+            end = data.find(b"\n", at)
+            match = STAMP.search(data, start, end if end >= 0 else cut)
+            if match:
+                self.lags_ms.append((arrived - int(match.group(1))) / 1000.0)
+
+
+class ProcSampler:
+    """Peak RSS of the server while a workload runs (sampled every 100 ms)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.peak_mb: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        assert self.pid is not None
+        while True:
+            rss = await asyncio.to_thread(procstat.rss_mb, self.pid)
+            if rss is not None:
+                self.peak_mb = max(self.peak_mb or 0.0, rss)
+            await asyncio.sleep(0.1)
+
+    def __enter__(self) -> ProcSampler:
+        if self.pid is not None:
+            self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+def _headers(directory: str | None) -> dict[str, str]:
+    return {"x-opencode-directory": directory} if directory else {}
+
+
+async def _create_sessions(
+    client: httpx.AsyncClient, n: int, tag: str, name: str, track: set[str]
+) -> list[str]:
+    async def one(i: int) -> str:
+        resp = await client.post("/session", json={"title": f"{TITLE_PREFIX} {tag} {name} {i}"})
+        resp.raise_for_status()
+        sid = str(resp.json()["id"])
+        track.add(sid)
+        return sid
+
+    ids: list[str] = []
+    for start in range(0, n, 16):
+        ids += await asyncio.gather(*(one(i) for i in range(start, min(n, start + 16))))
+    return ids
+
+
+def _check_answer(resp: httpx.Response) -> str | None:
+    if resp.status_code != 200:
+        return f"HTTP {resp.status_code}: {resp.text[:200]}"
+    try:
+        body = resp.json()
+        info = body["info"]
+    except (ValueError, KeyError, TypeError):
+        return f"not a message: {resp.text[:200]}"
+    if info.get("role") != "assistant":
+        return f"answered a {info.get('role')!r} message"
+    if info.get("error"):
+        return f"assistant error: {str(info['error'])[:200]}"
+    texts = [p.get("text", "") for p in body.get("parts", []) if p.get("type") == "text"]
+    if not any(STAMP.search(text.encode()) for text in texts):
+        return "the answer holds no stamped text"
+    return None
+
+
+async def _prompt_sessions(
+    client: httpx.AsyncClient,
+    ids: list[str],
+    rounds: int,
+    tag: str,
+    on_done: Callable[[], None],
+) -> tuple[list[float], list[str]]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    model = {"providerID": PROVIDER_ID, "modelID": MODEL_ID}
+
+    async def worker(sid: str) -> None:
+        for turn in range(rounds):
+            body = {
+                "model": model,
+                "parts": [{"type": "text", "text": prompt_text(tag, sid, turn)}],
+            }
+            start = perf_counter()
+            try:
+                resp = await client.post(f"/session/{sid}/message", json=body)
+                problem = _check_answer(resp)
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem is None:
+                latencies.append((perf_counter() - start) * 1000.0)
+            else:
+                errors.append(f"{sid} turn {turn}: {problem}")
+            on_done()
+
+    await asyncio.gather(*(worker(sid) for sid in ids))
+    return latencies, errors
+
+
+async def _drain(
+    last_arrivals: Callable[[], float], done: Callable[[], bool], limit_s: float = DRAIN_S
+) -> None:
+    """Wait until subscribers have all they should (`done`) or went quiet, at most `limit_s`."""
+    deadline = perf_counter() + limit_s
+    while perf_counter() < deadline and not done():
+        if perf_counter() - last_arrivals() > QUIET_S:
+            return
+        await asyncio.sleep(0.05)
+
+
+def _client(url: str, connections: int, directory: str | None) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(
+        base_url=url, timeout=PROMPT_TIMEOUT, limits=limits, headers=_headers(directory)
+    )
+
+
+async def run_agent(
+    url: str,
+    concurrency: int,
+    *,
+    rounds: int,
+    chunks: int,
+    tag: str,
+    label: str,
+    pid: int | None,
+    directory: str | None,
+    track: set[str],
+    progress: Progress | None = None,
+) -> AgentResult:
+    """`concurrency` sessions prompt `rounds` times each, at once; one subscriber times chunks."""
+    collector = StampCollector()
+    ready = asyncio.Event()
+    async with _client(url, concurrency, directory) as client:
+        ids = await _create_sessions(client, concurrency, tag, f"agent c{concurrency}", track)
+        reader = asyncio.create_task(
+            subscribe(url, "/event", collector.feed, ready, _headers(directory))
+        )
+        try:
+            await asyncio.wait_for(ready.wait(), 30)
+            await asyncio.sleep(0.2)
+            total = concurrency * rounds
+            task = (
+                progress.add_task(f"{label} agent c={concurrency}", total=total)
+                if progress
+                else None
+            )
+
+            def advance() -> None:
+                if progress is not None and task is not None:
+                    progress.advance(task)
+
+            cpu0 = procstat.cpu_seconds(pid) if pid else None
+            client0 = process_time()
+            start = perf_counter()
+            with ProcSampler(pid) as sampler:
+                latencies, errors = await _prompt_sessions(client, ids, rounds, tag, advance)
+                elapsed = perf_counter() - start
+            cpu1 = procstat.cpu_seconds(pid) if pid else None
+            client_cpu = (process_time() - client0) / elapsed if elapsed > 0 else 0.0
+            expected = len(latencies) * chunks
+            await _drain(
+                lambda: collector.last_arrival, lambda: len(collector.latencies_ms) >= expected
+            )
+        finally:
+            ended = reader.done()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+    ok = sorted(latencies)
+    notes = ["the server ended the /event stream during the run"] if ended else []
+    chunk_ms = sorted(collector.latencies_ms)
+    cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+    return AgentResult(
+        label=label,
+        server=url,
+        concurrency=concurrency,
+        prompts=total,
+        errors=len(errors),
+        elapsed_s=elapsed,
+        prompts_per_s=len(ok) / elapsed if elapsed > 0 else 0.0,
+        p50_ms=percentile(ok, 50),
+        p99_ms=percentile(ok, 99),
+        max_ms=ok[-1] if ok else 0.0,
+        chunks_expected=expected,
+        chunks_seen=len(chunk_ms),
+        chunk_p50_ms=percentile(chunk_ms, 50),
+        chunk_p99_ms=percentile(chunk_ms, 99),
+        chunk_max_ms=chunk_ms[-1] if chunk_ms else 0.0,
+        event_stream_ended=ended,
+        cpu_s=cpu,
+        cpu_per_prompt_s=cpu / len(ok) if cpu is not None and ok else None,
+        rss_peak_mb=sampler.peak_mb,
+        client_cpu=client_cpu,
+        error_samples=(notes + errors)[:ERROR_SAMPLES],
+        params={"rounds": rounds, "chunks": chunks, "sessions": concurrency},
+        session_ids=ids,
+    )
+
+
+async def run_fanout(
+    url: str,
+    *,
+    subscribers: int,
+    sessions: int,
+    chunks: int,
+    tag: str,
+    label: str,
+    directory: str | None,
+    track: set[str],
+    progress: Progress | None = None,
+    drain_s: float = DRAIN_S,
+) -> FanoutResult:
+    """`subscribers` readers on `/event` while `sessions` sessions prompt once each."""
+    readers = [CountingSubscriber() for _ in range(subscribers)]
+    readies = [asyncio.Event() for _ in readers]
+    sub_errors: list[str] = []
+
+    async def read(sub: CountingSubscriber, ready: asyncio.Event) -> None:
+        try:
+            await subscribe(url, "/event", sub.feed, ready, _headers(directory))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            sub_errors.append(f"{type(exc).__name__}: {exc}")
+            ready.set()
+        else:
+            # Only the bench ends a subscription (by cancelling it): the server closed this one.
+            sub_errors.append("the server ended the /event stream")
+
+    async with _client(url, sessions, directory) as client:
+        ids = await _create_sessions(client, sessions, tag, "fanout", track)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            # Connect in batches so the accept queue is not the thing measured.
+            for start in range(0, subscribers, 50):
+                batch = range(start, min(subscribers, start + 50))
+                tasks += [asyncio.create_task(read(readers[i], readies[i])) for i in batch]
+                await asyncio.wait_for(asyncio.gather(*(readies[i].wait() for i in batch)), 60)
+            await asyncio.sleep(0.5)
+            task = (
+                progress.add_task(f"{label} fan-out x{subscribers}", total=sessions)
+                if progress
+                else None
+            )
+
+            def advance() -> None:
+                if progress is not None and task is not None:
+                    progress.advance(task)
+
+            events0 = sum(r.events for r in readers)
+            client0 = process_time()
+            start_t = perf_counter()
+            latencies, errors = await _prompt_sessions(client, ids, 1, tag, advance)
+            expected = len(latencies) * chunks
+
+            def last() -> float:
+                return max(r.last_arrival for r in readers)
+
+            await _drain(last, lambda: min(r.deltas for r in readers) >= expected, drain_s)
+            elapsed = max(last(), start_t) - start_t
+            client_cpu = (process_time() - client0) / elapsed if elapsed > 0 else 0.0
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    delivered = sum(r.events for r in readers) - events0
+    most = max((r.deltas for r in readers), default=0)
+    lags = sorted(lag for r in readers for lag in r.lags_ms)
+    return FanoutResult(
+        label=label,
+        server=url,
+        subscribers=subscribers,
+        sessions=sessions,
+        prompts=sessions,
+        errors=len(errors),
+        elapsed_s=elapsed,
+        events_delivered=delivered,
+        events_per_s=delivered / elapsed if elapsed > 0 else 0.0,
+        deltas_expected=expected,
+        deltas_max=most,
+        subscribers_short=sum(1 for r in readers if r.deltas < most),
+        deltas_dropped=sum(most - r.deltas for r in readers),
+        lag_samples=len(lags),
+        lag_p50_ms=percentile(lags, 50),
+        lag_p99_ms=percentile(lags, 99),
+        lag_max_ms=lags[-1] if lags else 0.0,
+        subscriber_errors=len(sub_errors),
+        client_cpu=client_cpu,
+        error_samples=(errors + sub_errors)[:ERROR_SAMPLES],
+        session_ids=ids,
+    )
+
+
+async def delete_sessions(url: str, ids: set[str], directory: str | None) -> int:
+    """Delete the bench's sessions (children go with them); returns how many were refused."""
+    failed = 0
+    async with _client(url, 16, directory) as client:
+        pending = sorted(ids)
+
+        async def one(sid: str) -> None:
+            nonlocal failed
+            try:
+                # Bounded: a server may hold a delete behind a turn still running.
+                resp = await client.delete(f"/session/{sid}", timeout=DELETE_TIMEOUT_S)
+            except httpx.HTTPError:
+                failed += 1
+                return
+            if resp.status_code in (200, 404):
+                ids.discard(sid)
+            else:
+                failed += 1
+
+        for start in range(0, len(pending), 16):
+            await asyncio.gather(*(one(s) for s in pending[start : start + 16]))
+    return failed

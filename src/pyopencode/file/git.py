@@ -1,0 +1,128 @@
+"""Async subprocess runner for git and ripgrep: bounded in time and output, never blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# Generous for big repositories, yet a hung process cannot hold a request forever.
+DEFAULT_TIMEOUT = 30.0
+# Beyond this the output is cut and `truncated` set: a command cannot exhaust memory.
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
+
+# git must not prompt, page, or read the user's global hooks-affecting config for our calls.
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_PAGER": "cat",
+    "GIT_OPTIONAL_LOCKS": "0",
+    "LC_ALL": "C",
+}
+
+
+class CommandTimeout(Exception):
+    """The command ran past its time limit and was killed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    code: int
+    stdout: bytes
+    stderr: bytes
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", errors="replace")
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_output: int = DEFAULT_MAX_OUTPUT,
+) -> Result:
+    """Run `argv`; output past `max_output` is cut off, the process killed, `truncated` set."""
+    full_env = {**os.environ, **(env or {})}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=full_env,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        return Result(127, b"", str(exc).encode())
+    assert proc.stdout is not None and proc.stderr is not None
+
+    async def feed() -> None:
+        if stdin is not None and proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                proc.stdin.write(stdin)
+                await proc.stdin.drain()
+            proc.stdin.close()
+
+    async def collect() -> tuple[bytes, bool]:
+        assert proc.stdout is not None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await proc.stdout.read(65536)
+            if not chunk:
+                return b"".join(chunks), False
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_output:
+                stop()
+                return b"".join(chunks)[:max_output], True
+
+    def stop() -> None:
+        # Killed at once, so its stderr closes too and nothing waits on a pipe it fills.
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+    async def errors() -> bytes:
+        assert proc.stderr is not None
+        kept = b""
+        while chunk := await proc.stderr.read(65536):
+            if len(kept) < 65536:
+                kept += chunk
+        return kept[:65536]
+
+    try:
+        async with asyncio.timeout(timeout):
+            _, (out, truncated), err = await asyncio.gather(feed(), collect(), errors())
+            code = await proc.wait()
+    except TimeoutError as exc:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise CommandTimeout(f"{argv[0]} took longer than {timeout:g}s") from exc
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
+    return Result(0 if truncated else code, out, err, truncated)
+
+
+async def git(
+    *args: str,
+    cwd: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Result:
+    """`git -c core.quotepath=off ARGS` in `cwd`."""
+    argv = ["git", "-c", "core.quotepath=off", "-c", "core.autocrlf=false", *args]
+    return await run(argv, cwd=cwd, env={**_GIT_ENV, **(env or {})}, stdin=stdin, timeout=timeout)

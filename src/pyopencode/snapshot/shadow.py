@@ -1,0 +1,181 @@
+"""A shadow git repository per project: the work tree is the project, the git dir is ours.
+
+Every call passes `--git-dir` and `--work-tree`, so the user's own `.git` (index, objects,
+refs, hooks) is never read for writing or touched. The project's `.gitignore` still applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyopencode.file.git import Result, git
+from pyopencode.file.status import name_status, numstat, split_patches
+
+_STATUS = {"A": "added", "D": "deleted", "M": "modified", "T": "modified"}
+# Snapshots of one project are serialised: they share the shadow index.
+_LOCKS: dict[str, asyncio.Lock] = {}
+
+
+class SnapshotError(Exception):
+    """git refused a snapshot operation; the message is git's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """The files changed since the snapshot `hash` (absolute paths), as upstream's patch part."""
+
+    hash: str
+    files: list[str] = field(default_factory=list)
+
+
+class ShadowRepo:
+    """Snapshots of `worktree`, kept under `data_dir/snapshot/<project>/<worktree digest>`."""
+
+    def __init__(self, data_dir: Path, project_id: str, worktree: str) -> None:
+        self.worktree = os.path.realpath(worktree)
+        digest = hashlib.sha1(self.worktree.encode()).hexdigest()[:16]
+        self.git_dir = str(Path(data_dir) / "snapshot" / project_id / digest)
+        self._lock = _LOCKS.setdefault(self.git_dir, asyncio.Lock())
+
+    async def _git(self, *args: str, stdin: bytes | None = None, check: bool = True) -> Result:
+        out = await git(
+            "--git-dir",
+            self.git_dir,
+            "--work-tree",
+            self.worktree,
+            *args,
+            cwd=self.worktree,
+            stdin=stdin,
+            timeout=120,
+        )
+        if check and not out.ok:
+            message = out.stderr.decode("utf-8", errors="replace").strip()
+            raise SnapshotError(f"git {args[0]}: {message}")
+        return out
+
+    async def _init(self) -> None:
+        if os.path.exists(os.path.join(self.git_dir, "HEAD")):
+            return
+        os.makedirs(self.git_dir, exist_ok=True)
+        await git("init", "--quiet", "--bare", self.git_dir, cwd=self.worktree)
+        for key, value in (
+            ("core.autocrlf", "false"),
+            ("core.symlinks", "true"),
+            ("core.fsmonitor", "false"),
+            ("gc.auto", "0"),
+        ):
+            await git("--git-dir", self.git_dir, "config", key, value, cwd=self.worktree)
+
+    async def _stage(self) -> None:
+        await self._init()
+        await self._git("add", "--all", "--", ".")
+
+    async def track(self) -> str:
+        """Record the whole work tree; the hash of its tree."""
+        async with self._lock:
+            await self._stage()
+            out = await self._git("write-tree")
+            return out.text().strip()
+
+    async def patch(self, since: str) -> Patch:
+        """The files that differ now from the snapshot `since`."""
+        async with self._lock:
+            await self._stage()
+            out = await self._git("diff", "--cached", "--no-renames", "--name-only", "-z", since)
+        names = [n for n in out.stdout.decode("utf-8", errors="replace").split("\0") if n]
+        return Patch(since, [os.path.join(self.worktree, n) for n in names])
+
+    async def diff(self, start: str, end: str | None = None) -> list[dict[str, Any]]:
+        """Per-file diffs from snapshot `start` to `end` (or the work tree now)."""
+        async with self._lock:
+            if end is None:
+                await self._stage()
+                target = ["--cached", start]
+            else:
+                target = [start, end]
+            common = ["diff", "--no-renames", "--no-color", "--no-ext-diff", *target]
+            counts = await self._git(*common, "--numstat", "-z")
+            names = await self._git(*common, "--name-status", "-z")
+            raw = await self._git(*common)
+        lines = numstat(counts)
+        chunks = split_patches(raw.text())
+        diffs: list[dict[str, Any]] = []
+        for i, (letter, name) in enumerate(name_status(names)):
+            added, removed = lines.get(name, (0, 0))
+            diffs.append(
+                {
+                    "file": name,
+                    "patch": chunks[i] if i < len(chunks) else "",
+                    "additions": added,
+                    "deletions": removed,
+                    "status": _STATUS.get(letter[:1], "modified"),
+                }
+            )
+        return diffs
+
+    async def restore(self, snapshot: str) -> None:
+        """Put every file recorded in `snapshot` back as it was, and remove files created
+        since (ignored files are left alone: they were never part of a snapshot)."""
+        async with self._lock:
+            await self._stage()
+            created = await self._git(
+                "diff", "--cached", "--no-renames", "--name-only", "--diff-filter=A", "-z", snapshot
+            )
+            await self._git("read-tree", snapshot)
+            await self._git("checkout-index", "--all", "--force")
+            for name in created.stdout.decode("utf-8", errors="replace").split("\0"):
+                if name:
+                    _remove(self.worktree, name)
+
+    async def revert(self, patches: list[Patch]) -> None:
+        """Undo `patches` (oldest first): each file goes back to the first snapshot that saw
+        it change, byte for byte, or is deleted if that snapshot did not have it."""
+        first: dict[str, str] = {}
+        for patch in patches:
+            for path in patch.files:
+                rel = os.path.relpath(path, self.worktree)
+                if rel.startswith(".."):
+                    continue
+                first.setdefault(rel, patch.hash)
+        by_hash: dict[str, list[str]] = {}
+        for rel, snapshot in first.items():
+            by_hash.setdefault(snapshot, []).append(rel)
+        async with self._lock:
+            await self._init()
+            for snapshot, rels in by_hash.items():
+                # The whole tree in one call: a pathspec per file could overflow argv.
+                listing = await self._git("ls-tree", "-r", "-z", "--name-only", snapshot)
+                recorded = set(listing.stdout.decode("utf-8", errors="replace").split("\0"))
+                present = {rel for rel in rels if rel in recorded}
+                if present:
+                    await self._git(
+                        "checkout",
+                        snapshot,
+                        "--pathspec-from-file=-",
+                        "--pathspec-file-nul",
+                        stdin=b"\0".join(p.encode() for p in sorted(present)),
+                    )
+                for rel in rels:
+                    if rel not in present:
+                        _remove(self.worktree, rel)
+
+
+def _remove(root: str, rel: str) -> None:
+    """Delete a file the snapshot did not have, and the directories that leaves empty."""
+    path = os.path.join(root, rel)
+    try:
+        os.remove(path)
+    except (FileNotFoundError, IsADirectoryError):
+        return
+    parent = os.path.dirname(path)
+    while parent != root and parent.startswith(root + os.sep):
+        try:
+            os.rmdir(parent)
+        except OSError:
+            return
+        parent = os.path.dirname(parent)

@@ -1,0 +1,117 @@
+"""The shadow-repository snapshots on real git repositories: track, patch, diff, revert, restore."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+from pyopencode.snapshot import Patch, ShadowRepo
+from tests.workspace.conftest import make_repo
+
+
+def tree_state(root: Path) -> dict[str, bytes]:
+    """Every file outside .git with its bytes."""
+    state: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            path = Path(dirpath) / name
+            state[str(path.relative_to(root))] = path.read_bytes()
+    return state
+
+
+def git_dir_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for dirpath, _, filenames in sorted(os.walk(root / ".git")):
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_track_edit_diff_revert_restore(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
+    users_git = git_dir_digest(repo)
+
+    async def scenario() -> None:
+        before = tree_state(repo)
+        first = await shadow.track()
+        assert len(first) == 40
+        assert await shadow.track() == first, "an unchanged tree has the same hash"
+        assert (await shadow.patch(first)).files == []
+
+        binary = bytes(range(256))
+        (repo / "a.txt").write_text("rewritten\n")
+        (repo / "pkg" / "deep").mkdir(parents=True)
+        (repo / "pkg" / "deep" / "made.bin").write_bytes(binary)
+        (repo / "src" / "main.py").unlink()
+        (repo / "ignored.log").write_text("changed but ignored\n")
+
+        patch = await shadow.patch(first)
+        assert sorted(patch.files) == sorted(
+            str(repo / p) for p in ("a.txt", "pkg/deep/made.bin", "src/main.py")
+        )
+        second = await shadow.track()
+        diffs = {d["file"]: d for d in await shadow.diff(first, second)}
+        assert {f: d["status"] for f, d in diffs.items()} == {
+            "a.txt": "modified",
+            "pkg/deep/made.bin": "added",
+            "src/main.py": "deleted",
+        }
+        assert diffs["a.txt"]["additions"] == 1 and diffs["a.txt"]["deletions"] == 3
+        assert "+rewritten" in diffs["a.txt"]["patch"]
+        assert await shadow.diff(first) == await shadow.diff(first, second)
+
+        after = tree_state(repo)
+        await shadow.revert([patch])
+        reverted = tree_state(repo)
+        assert reverted == {**before, "ignored.log": b"changed but ignored\n"}
+        assert not (repo / "pkg").exists(), "directories the step created go too"
+
+        await shadow.restore(second)
+        assert tree_state(repo) == after
+        assert (repo / "pkg" / "deep" / "made.bin").read_bytes() == binary
+
+        await shadow.restore(first)
+        assert tree_state(repo) == {**before, "ignored.log": b"changed but ignored\n"}
+
+    asyncio.run(scenario())
+    assert git_dir_digest(repo) == users_git, "the user's .git is never touched"
+    assert (tmp_path / "data" / "snapshot" / "proj").is_dir()
+
+
+def test_revert_takes_each_file_from_its_first_patch(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
+
+    async def scenario() -> None:
+        original = (repo / "a.txt").read_bytes()
+        h1 = await shadow.track()
+        (repo / "a.txt").write_text("step one\n")
+        p1 = await shadow.patch(h1)
+        h2 = await shadow.track()
+        (repo / "a.txt").write_text("step two\n")
+        (repo / "b.txt").write_text("born in step two\n")
+        p2 = await shadow.patch(h2)
+        await shadow.revert([p1, p2])
+        assert (repo / "a.txt").read_bytes() == original
+        assert not (repo / "b.txt").exists()
+
+    asyncio.run(scenario())
+
+
+def test_revert_ignores_paths_outside_the_worktree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    outside = tmp_path / "keep.txt"
+    outside.write_text("keep")
+    shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
+
+    async def scenario() -> None:
+        h = await shadow.track()
+        await shadow.revert([Patch(h, [str(outside)])])
+
+    asyncio.run(scenario())
+    assert outside.read_text() == "keep"

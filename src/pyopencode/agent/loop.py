@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from pyopencode import config, ids, message, provider, tool
+from pyopencode import config, ids, mcp, message, provider, tool
 from pyopencode.agent.agents import AgentInfo, list_agents
 from pyopencode.agent.doom import DoomLoop
 from pyopencode.agent.history import conversation, since_compaction
@@ -230,12 +230,13 @@ class Loop:
             ]
         )
 
-    def _tools(self, cfg: Json) -> list[tool.Tool]:
+    async def _tools(self, cfg: Json) -> list[tool.Tool]:
         disabled = {k for k, v in (self.turn.user.get("tools") or {}).items() if v is False}
         turn = self.turn
-        return tool.available(
+        builtin = tool.available(
             turn.agent, turn.model.model_id, turn.depth, disabled, list_agents(cfg)
         )
+        return builtin + await mcp.tools_for(turn.agent, turn.session["directory"], disabled)
 
     def _new_assistant(self) -> Json:
         return self.turn.new_assistant()
@@ -245,7 +246,7 @@ class Loop:
         turn = self.turn
         conv = conversation(await self._history())
         cfg = await asyncio.to_thread(config.load, turn.session["directory"])
-        tools = [] if last else self._tools(cfg)
+        tools = [] if last else await self._tools(cfg)
         system = await asyncio.to_thread(
             system_prompt,
             turn.agent,
@@ -445,6 +446,8 @@ class Loop:
                 "metadata": result.metadata,
                 "time": {"start": start, "end": now_ms()},
             }
+            if result.attachments:
+                state["attachments"] = result.attachments
         except NotFoundError:
             raise
         except RejectedError as exc:

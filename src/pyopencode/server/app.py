@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from pyopencode import __version__
 from pyopencode.bus import Bus
+from pyopencode.mcp import registry as mcp_registry
 from pyopencode.pty import Terminals
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
@@ -31,6 +32,7 @@ from pyopencode.server.routes import (
     find,
     instance,
     log,
+    mcp,
     message,
     meta,
     permission,
@@ -51,6 +53,11 @@ from pyopencode.server.routes import (
     tui_control,
     unsupported,
     v2,
+    v2_session,
+    v2_session_message,
+    v2_session_permission,
+    v2_session_question,
+    v2_session_revert,
     vcs,
 )
 from pyopencode.server.settings import Settings
@@ -78,11 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pyopencode = State(settings=settings, sessions=sessions, bus=bus)
         app.state.terminals = Terminals(lambda event: bus.publish([event]))
         app.state.tui_control = ControlQueue()
+        mcp_registry().attach(bus)
         try:
             yield
         finally:
             app.state.terminals.close()
             bus.close_all()
+            await mcp_registry().close()  # ends every MCP session and child process
             # Drains the writer queue first: writes already accepted still commit.
             await sessions.close()
 
@@ -102,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (session, prompt, message, event, meta, config, provider, agent, permission):
         app.include_router(module.router)
-    for module in (tui, experimental, tooling, vcs, file, find, revert):
+    for module in (tui, experimental, tooling, vcs, file, find, revert, mcp):
         app.include_router(module.router)
     for module in (pty, instance, tui_control, auth, log, project, unsupported, v2):
         app.include_router(module.router)
@@ -110,6 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)
+    for module in (v2_session, v2_session_message, v2_session_permission, v2_session_question):
+        app.include_router(module.router)
+    app.include_router(v2_session_revert.router)
     # Added innermost first; a request meets them in the reverse order: access log, the
     # Host/Origin/content-type guard, repeated query parameters (400), CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

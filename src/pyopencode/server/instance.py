@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Query, Request
 
-from pyopencode import project
+from pyopencode import mcp, project
 from pyopencode.errors import BadRequestError
 from pyopencode.project import Instance
 from pyopencode.server.params import MAX_PATH
@@ -58,6 +58,7 @@ async def resolve(state: State, directory: str | None) -> Instance:
                 if len(state.instances) >= MAX_CACHED_INSTANCES:
                     state.instances.pop(next(iter(state.instances)))
                 state.instances[path] = cached
+                mcp.registry().servers(path)  # its MCP servers connect in the background
     finally:
         # The lock only serialises the first resolution; a late waiter keeps its own reference.
         state.instance_locks.pop(path, None)

@@ -54,7 +54,18 @@ class RepeatedQuery:
             if found is not None:
                 name, values = found
                 message = f"{name}: expected one value, got {orjson.dumps(values).decode()}"
-                body = {"name": "BadRequest", "data": {"message": message, "kind": "Query"}}
+                body: dict[str, Any] = {
+                    "name": "BadRequest",
+                    "data": {"message": message, "kind": "Query"},
+                }
+                if scope["path"].startswith("/api/"):
+                    # The v2 API's operations declare their 400 as InvalidRequestError.
+                    body = {
+                        "_tag": "InvalidRequestError",
+                        "message": message,
+                        "kind": "Query",
+                        "field": name,
+                    }
                 await send_json(send, orjson.dumps(body), 400)
                 return
         await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 
 from pyopencode.bus import Bus
+from pyopencode.permission.client import ClientRequests
 from pyopencode.project import Instance
 from pyopencode.server.settings import Settings
 from pyopencode.session.service import SessionService
@@ -28,6 +29,8 @@ class State:
     board: StatusBoard = field(default_factory=StatusBoard)
     # Created on first use by server/routes/prompt.py (the lifespan only builds the basics).
     runner: Runner | None = None
+    # Permission requests raised by clients (v2); created on first use.
+    client_permissions: ClientRequests | None = None
 
     def __post_init__(self) -> None:
         if self.sessions.shared:
@@ -38,6 +41,11 @@ class State:
     def status(self) -> dict[str, dict[str, Any]]:
         """Sessions with a prompt running, keyed by id; the agent loop fills this in."""
         return self.board.status
+
+    def permission_requests(self) -> ClientRequests:
+        if self.client_permissions is None:
+            self.client_permissions = ClientRequests(self.bus)
+        return self.client_permissions
 
     def agent_runner(self) -> Runner:
         if self.runner is None:

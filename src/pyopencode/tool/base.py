@@ -23,6 +23,7 @@ class ToolResult:
     title: str
     output: str
     metadata: Json = field(default_factory=dict)
+    attachments: list[Json] = field(default_factory=list)  # FileParts, e.g. an MCP tool's image
 
 
 @dataclass

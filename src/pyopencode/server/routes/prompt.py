@@ -30,8 +30,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _turn(state: State, session: Json, body: PromptInput) -> Turn:
-    fields = body.model_dump(exclude_none=True, by_alias=True)
+async def _turn(state: State, session: Json, body: PromptInput | Json) -> Turn:
+    fields = body if isinstance(body, dict) else body.model_dump(exclude_none=True, by_alias=True)
     instance = await resolve(state, session["directory"])
     turn = await prompting.start(
         state.sessions, state.agent_runner(), session, fields, instance.worktree
@@ -65,6 +65,13 @@ async def prompt(
     # Shielded: a client that hangs up does not cancel the prompt for everyone else.
     result = await asyncio.shield(future)
     return json_response(result)
+
+
+async def answer(state: State, session: Json, fields: Json) -> Json:
+    """Run a prompt given as a body's fields and wait for its final assistant message."""
+    turn = await _turn(state, session, fields)
+    # Shielded: a client that hangs up does not cancel the prompt for everyone else.
+    return await asyncio.shield(state.agent_runner().submit(turn))
 
 
 def _retrieve(future: asyncio.Future[Json]) -> None:

@@ -1,4 +1,4 @@
-"""Formatters, LSP, MCP and provider logins: what pyopencode has none of, said so."""
+"""Formatters, LSP and provider logins: what pyopencode has none of, said so."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ async def formatters(instance: CurrentInstance) -> Response:
 @router.get("/lsp", operation_id="lsp.status", tags=["lsp"])
 async def lsp(instance: CurrentInstance) -> Response:
     return json_response([])
-
-
-@router.get("/mcp", operation_id="mcp.status", tags=["mcp"])
-async def mcp(instance: CurrentInstance) -> Response:
-    return json_response({})
 
 
 @router.get("/provider/auth", operation_id="provider.auth", tags=["provider"])

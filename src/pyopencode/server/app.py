@@ -44,7 +44,9 @@ from pyopencode.server.routes import (
     revert,
     session,
     share,
+    shell,
     skill,
+    summarize,
     tool,
     tooling,
     tui,
@@ -112,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (tui, experimental, tooling, vcs, file, find, revert, mcp):
         app.include_router(module.router)
     for module in (pty, instance, tui_control, auth, log, project, unsupported, v2):
+        app.include_router(module.router)
+    for module in (summarize, shell):
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)

@@ -17,7 +17,7 @@ from pyopencode.model import session as sm
 from pyopencode.server.instance import resolve
 from pyopencode.server.json import JsonRoute, true_response
 from pyopencode.server.params import SessionID
-from pyopencode.server.state import AppState
+from pyopencode.server.state import AppState, State
 from pyopencode.vocab import Json
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
@@ -45,19 +45,30 @@ async def summarize(
     state: AppState, sessionID: SessionID, body: Annotated[SummarizeInput, Body()]
 ) -> Response:
     session = await state.sessions.get(sessionID)
+    await compact(state, session, (body.providerID, body.modelID), auto=bool(body.auto))
+    return true_response()
+
+
+async def compact(
+    state: State, session: Json, model_ids: tuple[str, str] | None, auto: bool = False
+) -> None:
+    """Summarize the session (queued behind a running prompt) with the model given, else its
+    latest or the configured default; `auto` goes on with the session afterwards."""
+    sessionID = session["id"]
     cfg = await asyncio.to_thread(config.load, session["directory"])
-    model = provider.resolve(cfg, body.providerID, body.modelID)
+    if model_ids is None:
+        chosen = session.get("model")
+        model_ids = (chosen["providerID"], chosen["id"]) if chosen else provider.default_model(cfg)
+    model = provider.resolve(cfg, *model_ids)
     instance = await resolve(state, session["directory"])
     runner = state.agent_runner()
     runner.check_room(sessionID)
-    turn, parts = await compaction.prepare(
-        session, model, auto=bool(body.auto), root=instance.worktree
-    )
+    turn, parts = await compaction.prepare(session, model, auto=auto, root=instance.worktree)
 
     async def job() -> Json | None:
         await compaction.store(state.sessions, turn, parts)
         result = await compaction.summarize(runner.runtime, turn)
-        if body.auto and not result["info"].get("error"):
+        if auto and not result["info"].get("error"):
             # As upstream: an automatic compaction goes on with the session's agent.
             agent = get_agent(cfg, session.get("agent") or cfg.get("default_agent") or "build")
             user = await compaction.continue_message(state.sessions, session, agent.name, model)
@@ -74,4 +85,3 @@ async def summarize(
 
     # Queued behind any running prompt, like one; shielded so a hang-up does not cancel it.
     await asyncio.shield(runner.submit(turn, job))
-    return true_response()

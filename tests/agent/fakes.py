@@ -34,6 +34,17 @@ class Reply:
     chunks: int = 3  # the text is streamed in this many pieces
 
 
+# How agent/title.py's request begins.
+TITLE_MARKER = "Generate a title for this conversation:"
+
+
+def _is_title(body: Json) -> bool:
+    first = (body.get("messages") or [{}])[-1].get("content")
+    if isinstance(first, list):
+        first = "".join(str(b.get("text", "")) for b in first if isinstance(b, dict))
+    return isinstance(first, str) and first.startswith(TITLE_MARKER)
+
+
 def _split(text: str, n: int) -> list[str]:
     if not text:
         return []
@@ -54,6 +65,11 @@ class FakeProvider:
         self.requests: list[Json] = []
         self.headers: list[dict[str, str]] = []
         self.url = ""
+        # Title requests (agent/title.py) run beside the turn, so they are answered apart from
+        # the script, with `title` (or an error when `title_status` is not 200).
+        self.title = "Scripted title"
+        self.title_status = 200
+        self.title_requests: list[Json] = []
         path = "/v1/chat/completions" if protocol == "openai" else "/v1/messages"
         self._app = Starlette(routes=[Route(path, self._handle, methods=["POST"])])
         self._server: uvicorn.Server | None = None
@@ -85,11 +101,15 @@ class FakeProvider:
     # --- serving
     async def _handle(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
-        self.requests.append(body)
-        self.headers.append(dict(request.headers))
-        if not self.script:
-            return JSONResponse({"error": {"message": "script exhausted"}}, status_code=500)
-        reply = self.script.pop(0)
+        if _is_title(body):
+            self.title_requests.append(body)
+            reply = Reply(text=self.title, status=self.title_status)
+        else:
+            self.requests.append(body)
+            self.headers.append(dict(request.headers))
+            if not self.script:
+                return JSONResponse({"error": {"message": "script exhausted"}}, status_code=500)
+            reply = self.script.pop(0)
         if reply.status != 200:
             return JSONResponse(self._error_body(reply.status), reply.status, reply.headers)
         frames = self._openai(reply) if self.protocol == "openai" else self._anthropic(reply)

@@ -163,21 +163,25 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert c.get(f"/session/{sid}/message").json() == []
 
 
-def test_unavailable_features_answer_a_declared_400(
+def test_compact_summarizes_with_the_sessions_model(
     openai_fake: FakeProvider, start_agent: Callable[..., Agent]
 ) -> None:
     agent = start_agent(provider_config(openai_fake))
     c = agent.client
+    openai_fake.script = [Reply(text="first answer"), Reply(text="The summary so far.")]
     sid = c.post("/api/session", json={}).json()["data"]["id"]
-    unavailable: list[tuple[str, str, Json | None]] = [
-        ("post", "/api/session/{sessionID}/compact", None),
+    _prompt_and_wait(agent, sid, "hello")
+    template = "/api/session/{sessionID}/compact"
+    done = c.post(f"/api/session/{sid}/compact")
+    assert done.status_code == 204, done.text
+    rows = c.get(f"/session/{sid}/message").json()
+    summaries = [r for r in rows if r["info"].get("summary") is True]
+    assert len(summaries) == 1
+    assert [p.get("text") for p in summaries[0]["parts"] if p["type"] == "text"] == [
+        "The summary so far."
     ]
-    for method, template, body in unavailable:
-        path = template.format(sessionID=sid, requestID="que_x")
-        err = check(c.request(method, path, json=body), template, method, 400)
-        assert err["_tag"] == "InvalidRequestError"
-        assert "not available on this server yet" in err["message"]
-    assert [s["id"] for s in _sessions(agent)] == [sid]
+    missing = c.post("/api/session/ses_0000000000000000000000missing/compact")
+    check(missing, template, "post", 404)
 
 
 def _prompt_and_wait(agent: Agent, sid: str, text: str) -> Json:

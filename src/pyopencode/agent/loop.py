@@ -15,7 +15,7 @@ import orjson
 from pyopencode import config, ids, mcp, message, provider, tool
 from pyopencode.agent.agents import AgentInfo, list_agents
 from pyopencode.agent.doom import DoomLoop
-from pyopencode.agent.history import conversation
+from pyopencode.agent.history import conversation, since_compaction
 from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
@@ -42,6 +42,9 @@ class Runtime:
     set_status: Callable[[str, Json], None]
     # (parent turn, description, prompt, agent, task_id to resume) -> (child id, final text)
     run_subagent: Callable[[Turn, str, str, str, str | None], Awaitable[tuple[str, str]]]
+    # Before each step: compacts the session when the last answer neared the context limit
+    # (agent/compaction.py), moving the turn on to the message that continues after it.
+    compact: Callable[[Loop], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -190,6 +193,8 @@ class Loop:
         step = 0
         while True:
             step += 1
+            if self.rt.compact is not None:
+                await self.rt.compact(self)
             finish = await self._step(last=step >= max_steps)
             if self.blocked or finish != "tool-calls" or step >= max_steps:
                 break
@@ -216,12 +221,14 @@ class Loop:
             for r in rows
             if r["info"]["role"] == "user" and r["info"]["id"] <= self.turn.history_until
         }
-        return [
-            r
-            for r in rows
-            if r["info"]["id"] in users
-            or (r["info"]["role"] == "assistant" and r["info"].get("parentID") in users)
-        ]
+        return since_compaction(
+            [
+                r
+                for r in rows
+                if r["info"]["id"] in users
+                or (r["info"]["role"] == "assistant" and r["info"].get("parentID") in users)
+            ]
+        )
 
     async def _tools(self, cfg: Json) -> list[tool.Tool]:
         disabled = {k for k, v in (self.turn.user.get("tools") or {}).items() if v is False}
@@ -231,25 +238,33 @@ class Loop:
         )
         return builtin + await mcp.tools_for(turn.agent, turn.session["directory"], disabled)
 
-    async def _step(self, last: bool) -> str:
+    def _new_assistant(self) -> Json:
+        return self.turn.new_assistant()
+
+    async def _request(self, last: bool) -> tuple[str, list[Json], list[tool.Tool]]:
+        """(system prompt, conversation, tools) of the next model call."""
         turn = self.turn
-        session = turn.session
         conv = conversation(await self._history())
-        cfg = await asyncio.to_thread(config.load, session["directory"])
+        cfg = await asyncio.to_thread(config.load, turn.session["directory"])
         tools = [] if last else await self._tools(cfg)
         system = await asyncio.to_thread(
             system_prompt,
             turn.agent,
-            session["directory"],
+            turn.session["directory"],
             turn.user.get("system"),
             turn.model,
             cfg,
         )
-        turn.assistant = turn.new_assistant()
+        return system, conv, tools
+
+    async def _step(self, last: bool) -> str:
+        turn = self.turn
+        system, conv, tools = await self._request(last)
+        turn.assistant = self._new_assistant()
         turn.open_parts = {}
         await self._save_message()
         # Workspace snapshots (snapshot/): the files before this step, for diff and revert.
-        shadow = None if last else snapshots.shadow_for(session["projectID"], turn.root)
+        shadow = None if last else snapshots.shadow_for(turn.session["projectID"], turn.root)
         before = await snapshots.track(shadow)
         if before is not None and not self._snapshots:
             self._shadow = shadow

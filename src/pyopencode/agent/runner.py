@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyopencode.agent import compaction, title
 from pyopencode.agent.agents import get_agent
 from pyopencode.agent.loop import Loop, Runtime, Turn
 from pyopencode.bus import SESSION_ABORT, SESSION_HEARTBEAT, Bus, Event
@@ -34,6 +36,8 @@ class Job:
     turn: Turn
     future: asyncio.Future[Json]
     aborted: bool = False
+    # Work other than answering the turn's prompt (shell, summarize); queued like prompts.
+    run: Callable[[], Coroutine[Any, Any, Json | None]] | None = None
 
 
 @dataclass
@@ -41,6 +45,10 @@ class _Work:
     queue: deque[Job] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
     current: asyncio.Task[Json | None] | None = None
+
+
+async def _nothing() -> Json | None:
+    return None
 
 
 class Runner:
@@ -68,6 +76,7 @@ class Runner:
             emit=self._emit,
             set_status=self._set_status,
             run_subagent=self._run_subagent,
+            compact=compaction.auto_compact,
         )
         bus.listen(self._on_event)
         # The bus closes every subscription when the server begins to stop (cli.py). This one
@@ -196,19 +205,28 @@ class Runner:
                 field="parts",
             )
 
-    def submit(self, turn: Turn) -> asyncio.Future[Json]:
-        """Queue a prompt; the future resolves to the final assistant message's {info, parts}."""
+    def submit(
+        self, turn: Turn, run: Callable[[], Coroutine[Any, Any, Json | None]] | None = None
+    ) -> asyncio.Future[Json]:
+        """Queue a prompt; the future resolves to the final assistant message's {info, parts}.
+
+        With `run`, the job runs that instead of answering the turn (its result is the
+        future's; None means the session is gone), with the same status and abort."""
         session_id = turn.session["id"]
         future: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
         work = self._work.get(session_id)
         if work is None:
             work = self._work[session_id] = _Work()
             self._places[session_id] = Place.of(turn.session)
-            work.queue.append(Job(turn, future))
+            work.queue.append(Job(turn, future, run=run))
             work.worker = asyncio.create_task(self._drain(session_id, work))
         else:
-            work.queue.append(Job(turn, future))
+            work.queue.append(Job(turn, future, run=run))
         return future
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
 
     async def _drain(self, session_id: str, work: _Work) -> None:
         self._set_status(session_id, {"type": "busy"})
@@ -216,9 +234,11 @@ class Runner:
             while work.queue and session_id not in self._gone:
                 job = work.queue.popleft()
                 if job.aborted:
-                    await self._settle(job, self._aborted_reply(job.turn))
+                    reply = self._aborted_reply(job.turn) if job.run is None else _nothing()
+                    await self._settle(job, reply)
                     continue
-                work.current = asyncio.create_task(self._run(job.turn))
+                run = self._run(job.turn) if job.run is None else job.run()
+                work.current = asyncio.create_task(run)
                 await self._settle(job, work.current)
                 work.current = None
         finally:
@@ -246,10 +266,18 @@ class Runner:
             else:
                 job.future.set_result(result)
 
+    async def answer(self, turn: Turn) -> Json | None:
+        """Answers `turn` inside a job that already holds the session (see `submit`)."""
+        return await self._run(turn)
+
     async def _run(self, turn: Turn) -> Json | None:
         loop = Loop(self._runtime, turn)
+        if turn.depth == 0:
+            self._spawn(self._title(turn))
         try:
-            return await loop.run()
+            result = await loop.run()
+            await compaction.prune(self.sessions, turn.session)
+            return result
         except asyncio.CancelledError:
             if turn.session["id"] in self._gone:
                 raise
@@ -265,6 +293,13 @@ class Runner:
             with contextlib.suppress(NotFoundError):
                 return await loop.failed(f"{type(exc).__name__}: {exc}")
             return None
+
+    async def _title(self, turn: Turn) -> None:
+        """Beside the answer: a failure here never reaches the prompt's caller."""
+        try:
+            await title.ensure(self.sessions, turn)
+        except Exception:
+            log.exception("title generation failed")
 
     async def _aborted_reply(self, turn: Turn) -> Json | None:
         loop = Loop(self._runtime, turn)

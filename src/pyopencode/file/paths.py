@@ -6,6 +6,9 @@ import os
 
 from pyopencode.errors import BadRequestError, NotFoundError, OpencodeError
 
+_NAME_MAX = 255
+_PATH_MAX = 4096
+
 
 class ForbiddenError(OpencodeError):
     """The path resolves outside the project directory (`..`, absolute, or a symlink)."""
@@ -21,6 +24,10 @@ def resolve(root: str, path: str, *, field: str = "path") -> str:
     """The absolute path of `path` under `root`, refused if it (or a symlink on it) leaves."""
     if "\x00" in path:
         raise BadRequestError(f"{field}: contains a NUL byte", field=field, kind="Query")
+    # Names no filesystem here can hold: the kernel would refuse them (ENAMETOOLONG).
+    encoded = os.fsencode(path)
+    if len(encoded) > _PATH_MAX or any(len(p) > _NAME_MAX for p in encoded.split(b"/")):
+        raise BadRequestError(f"{field}: name too long", field=field, kind="Query")
     root = os.path.normpath(os.path.abspath(root))
     candidate = os.path.normpath(os.path.join(root, path))
     if not _inside(candidate, root):

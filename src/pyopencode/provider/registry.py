@@ -48,6 +48,8 @@ class ResolvedModel:
     options: Json = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     max_output: int = 4096
+    # The model's context window from config `limit.context`; 0 when unknown.
+    context: int = 0
     # Whether the model takes image input (config `modalities.input` or `attachment`).
     images: bool = False
 
@@ -118,6 +120,7 @@ def resolve(config: Json, provider_id: str, model_id: str) -> ResolvedModel:
         options=options,
         headers={**(options.pop("headers", None) or {}), **(model.get("headers") or {})},
         max_output=int((model.get("limit") or {}).get("output") or 4096),
+        context=int((model.get("limit") or {}).get("context") or 0),
         images=_takes_images(model),
     )
 

@@ -45,7 +45,9 @@ from pyopencode.server.routes import (
     revert,
     session,
     share,
+    shell,
     skill,
+    summarize,
     tool,
     tooling,
     tui,
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (tui, experimental, tooling, vcs, file, find, revert, mcp):
         app.include_router(module.router)
     for module in (pty, instance, tui_control, auth, log, project, unsupported, v2):
+        app.include_router(module.router)
+    for module in (summarize, shell):
         app.include_router(module.router)
     for module in (command, skill, question, tool, share):
         app.include_router(module.router)

@@ -6,8 +6,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pyopencode.server import errors
 from pyopencode.server.json import send_json
 
 
@@ -31,6 +34,14 @@ def repeated(query: bytes, names: frozenset[str]) -> tuple[str, list[str]] | Non
     for name, given in values.items():
         if len(given) > 1:
             return name, given
+    return None
+
+
+def _operation_id(scope: Scope) -> str | None:
+    """The id of the operation the request is for (looked up only for a refused request)."""
+    for route in scope["app"].router.routes:
+        if isinstance(route, APIRoute) and route.matches(scope)[0] is Match.FULL:
+            return str(route.operation_id)
     return None
 
 
@@ -58,6 +69,12 @@ class RepeatedQuery:
                     "name": "BadRequest",
                     "data": {"message": message, "kind": "Query"},
                 }
+                operation = _operation_id(scope)
+                if operation is not None and not scope["path"].startswith("/api/"):
+                    # The shape this operation declares for its 400, as for any bad query.
+                    response = errors.bad_request(operation, message, "Query", name)
+                    await send_json(send, bytes(response.body), 400)
+                    return
                 if scope["path"].startswith("/api/"):
                     # The v2 API's operations declare their 400 as InvalidRequestError.
                     body = {

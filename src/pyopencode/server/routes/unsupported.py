@@ -10,6 +10,7 @@ which is true: pyopencode has none.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,38 @@ REFUSALS = [
 ]  # fmt: skip
 
 
+def _documented(refusal: Refusal) -> dict[str, Any]:
+    """The operation's parameters and 400 body for /doc (the handler reads none of them)."""
+    names = re.findall(r"\{(\w+)\}", refusal.path)
+    parameters: list[dict[str, Any]] = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+    if refusal.name is None:
+        error: dict[str, Any] = {
+            "type": "object",
+            "properties": {"_tag": {"const": "InvalidRequestError"}, "message": {"type": "string"}},
+            "required": ["_tag", "message"],
+        }
+    else:
+        error = {
+            "type": "object",
+            "properties": {
+                "name": {"const": refusal.name},
+                "data": {
+                    "type": "object",
+                    "properties": {"message": {"type": "string"}},
+                    "required": ["message"],
+                },
+            },
+            "required": ["name", "data"],
+        }
+    content = {"application/json": {"schema": error}}
+    return {
+        "parameters": parameters,
+        "responses": {"400": {"description": refusal.why, "content": content}},
+    }
+
+
 def _register(refusal: Refusal) -> None:
     async def refuse(instance: CurrentInstance) -> Response:
         # The body is never read: nothing it could say would change the answer.
@@ -104,7 +137,7 @@ def _register(refusal: Refusal) -> None:
         tags=[refusal.tag],
         summary="Not supported by pyopencode",
         description=f"Not supported: {refusal.why} Always answers 400 and changes nothing.",
-        responses={400: {"description": refusal.why}},
+        openapi_extra=_documented(refusal),
     )
 
 

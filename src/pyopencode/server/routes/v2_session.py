@@ -17,6 +17,7 @@ from pyopencode.server.instance import CurrentInstance, resolve
 from pyopencode.server.json import json_response
 from pyopencode.server.params import MAX_PATH, SessionID
 from pyopencode.server.routes import prompt as v1_prompt
+from pyopencode.server.routes import summarize
 from pyopencode.server.routes.v2_errors import (
     V2Route,
     invalid_cursor,
@@ -199,5 +200,6 @@ async def interrupt(state: AppState, sessionID: SessionID) -> Response:
 
 @router.post("/session/{sessionID}/compact", operation_id="v2.session.compact", status_code=204)
 async def compact(state: AppState, sessionID: SessionID) -> Response:
-    await state.sessions.get(sessionID)
-    return not_available("Session compaction", "v2.session.compact")
+    session = await state.sessions.get(sessionID)
+    await summarize.compact(state, session, None)
+    return Response(status_code=NO_CONTENT)

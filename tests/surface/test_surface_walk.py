@@ -26,6 +26,7 @@ _SAMPLE = {
     "permissionID": "per_0000000000000000000000000",
 }
 
+
 def _url(template: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: _SAMPLE.get(m.group(1), "x"), template).replace(
         "/*", "/x"

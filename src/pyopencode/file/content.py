@@ -49,6 +49,12 @@ def _read(root: str, path: str) -> tuple[str, bytes]:
     return target, data
 
 
+async def read_bytes(root: str, path: str) -> bytes:
+    """The bytes of the file `path` under `root`: path-checked, and refused over the cap."""
+    _, data = await asyncio.to_thread(_read, root, path)
+    return data
+
+
 def _is_binary(name: str, data: bytes) -> tuple[bool, str | None]:
     mime, _ = mimetypes.guess_type(name)
     if mime is not None and mime.split("/")[0] in ("image", "audio", "video", "font"):

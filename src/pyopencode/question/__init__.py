@@ -37,6 +37,10 @@ class Questions:
     def requests(self) -> list[Json]:
         return [p.request for p in self.pending.values()]
 
+    def requests_v2(self, directory: str) -> list[Json]:
+        """Requests asked at `directory` (or at no known one), in the v2 API's shape."""
+        return [to_v2(p.request) for p in self.pending.values() if p.directory in (None, directory)]
+
     async def _publish(self, pending: _Pending, kind: str, properties: Json) -> None:
         event = Event(kind, properties, directory=pending.directory, project=pending.project)
         await self.sessions.broadcast([event])
@@ -112,6 +116,33 @@ class Questions:
             "question.rejected",
             {"sessionID": pending.request["sessionID"], "requestID": request_id},
         )
+
+
+def _v2_question(info: Json) -> Json:
+    out: Json = {
+        "question": info["question"],
+        "header": info["header"],
+        "options": [
+            {"label": o["label"], "description": o["description"]} for o in info["options"]
+        ],
+    }
+    for key in ("multiple", "custom"):
+        if key in info:
+            out[key] = info[key]
+    return out
+
+
+def to_v2(request: Json) -> Json:
+    """A pending request as the v2 API's `QuestionV2Request` (only the fields it declares)."""
+    out: Json = {
+        "id": request["id"],
+        "sessionID": request["sessionID"],
+        "questions": [_v2_question(q) for q in request["questions"]],
+    }
+    tool = request.get("tool")
+    if isinstance(tool, dict) and "messageID" in tool and "callID" in tool:
+        out["tool"] = {"messageID": tool["messageID"], "callID": tool["callID"]}
+    return out
 
 
 _SERVICES: weakref.WeakKeyDictionary[SessionService, Questions] = weakref.WeakKeyDictionary()

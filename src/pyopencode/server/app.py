@@ -28,6 +28,7 @@ from pyopencode.server.routes import (
     config,
     event,
     experimental,
+    experimental_session,
     file,
     find,
     instance,
@@ -53,6 +54,8 @@ from pyopencode.server.routes import (
     tui_control,
     unsupported,
     v2,
+    v2_fs,
+    v2_question,
     v2_session,
     v2_session_message,
     v2_session_permission,
@@ -122,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (v2_session, v2_session_message, v2_session_permission, v2_session_question):
         app.include_router(module.router)
     app.include_router(v2_session_revert.router)
+    for module in (v2_fs, v2_question, experimental_session):
+        app.include_router(module.router)
     # Added innermost first; a request meets them in the reverse order: access log, the
     # Host/Origin/content-type guard, repeated query parameters (400), CORS (so
     # preflights, which carry no credentials, are answered and 401s still carry CORS headers),

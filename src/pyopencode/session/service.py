@@ -18,13 +18,13 @@ from pyopencode.bus import Bus, Event
 from pyopencode.errors import BadRequestError, NotFoundError, ProjectNotFoundError
 from pyopencode.session import events
 from pyopencode.store import Store, Tx, open_store, rows
-from pyopencode.store.rows import SessionQuery
+from pyopencode.store.rows import GlobalSessionQuery, SessionQuery
 from pyopencode.vocab import Json, Place, now_ms
 
 if TYPE_CHECKING:
     from pyopencode.project import Instance
 
-__all__ = ["SessionQuery", "SessionService"]
+__all__ = ["GlobalSessionQuery", "SessionQuery", "SessionService"]
 
 
 def _dumps(value: Any) -> str:
@@ -41,6 +41,18 @@ async def _place(tx: Tx, session_id: str) -> Place:
     if found is None:
         raise NotFoundError.session(session_id)
     return Place(*found)
+
+
+def _global_session(data: str, project: str | None) -> Json:
+    info = _loads(data)
+    summary: Json | None = None
+    if project is not None:
+        found = _loads(project)
+        summary = {"id": found["id"], "worktree": found["worktree"]}
+        if found.get("name"):
+            summary["name"] = found["name"]
+    info["project"] = summary
+    return info
 
 
 class SessionService:
@@ -142,6 +154,22 @@ class SessionService:
 
     async def list_raw(self, query: SessionQuery) -> bytes:
         return await self.store.read(lambda tx: rows.list_sessions(tx, query))
+
+    async def list_global(
+        self, query: GlobalSessionQuery, archived: bool = False
+    ) -> tuple[list[Json], int | None]:
+        """Sessions of every project, newest first, each with its project summary (`null` if
+        unknown); archived ones only when asked. With the cursor for the next page, if any."""
+
+        def keep(data: str) -> bool:
+            return archived or _loads(data)["time"].get("archived") is None
+
+        found = await self.store.read(
+            lambda tx: rows.global_sessions(tx, query, keep, query.limit + 1)
+        )
+        out = [_global_session(data, project) for data, project in found[: query.limit]]
+        more = len(found) > query.limit and bool(out)
+        return out, (int(out[-1]["time"]["updated"]) if more else None)
 
     async def children_raw(self, session_id: str) -> bytes:
         raw = await self.store.read(lambda tx: rows.children(tx, session_id))

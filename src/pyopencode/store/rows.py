@@ -7,7 +7,7 @@ the domain packages; this module only knows tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,33 @@ class SessionQuery:
             args.append(self.start)
         if self.search:
             sql.append("title LIKE ? ESCAPE '\\'")
+            args.append("%" + like_escape(self.search) + "%")
+        return " AND ".join(sql), args
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalSessionQuery:
+    """Filters for `GET /experimental/session` (every project), already validated."""
+
+    roots: bool = False
+    start: int | None = None
+    cursor: int | None = None
+    search: str | None = None
+    limit: int = 100
+
+    def where(self) -> tuple[str, list[Any]]:
+        sql = ["1=1"]
+        args: list[Any] = []
+        if self.roots:
+            sql.append("s.parent_id IS NULL")
+        if self.start is not None:
+            sql.append("s.time_updated>=?")
+            args.append(self.start)
+        if self.cursor is not None:
+            sql.append("s.time_updated<?")
+            args.append(self.cursor)
+        if self.search:
+            sql.append("s.title LIKE ? ESCAPE '\\'")
             args.append("%" + like_escape(self.search) + "%")
         return " AND ".join(sql), args
 
@@ -164,6 +191,40 @@ async def list_sessions(tx: Tx, query: SessionQuery) -> bytes:
     where, args = query.where()
     sql = f"SELECT data FROM session WHERE {where} ORDER BY {SESSION_ORDER} LIMIT ?"
     return json_array(await tx.all(sql, [*args, query.limit]))
+
+
+# Rows read per round trip while a filter the SQL cannot see (archived) drops some.
+_GLOBAL_BATCH = 500
+
+
+async def global_sessions(
+    tx: Tx, query: GlobalSessionQuery, keep: Callable[[str], bool], count: int
+) -> list[tuple[str, str | None]]:
+    """Up to `count` (session data, its project's data) newest first, across all projects,
+    of those `keep` accepts; read in keyset batches so a skipped row costs no extra page."""
+    where, args = query.where()
+    out: list[tuple[str, str | None]] = []
+    after: tuple[int, str] | None = None
+    while len(out) < count:
+        sql, extra = where, list(args)
+        if after is not None:
+            sql += " AND (s.time_updated<? OR (s.time_updated=? AND s.id>?))"
+            extra += [after[0], after[0], after[1]]
+        batch = await tx.all(
+            "SELECT s.data, p.data, s.time_updated, s.id FROM session s"
+            f" LEFT JOIN project p ON p.id=s.project_id WHERE {sql}"
+            " ORDER BY s.time_updated DESC, s.id ASC LIMIT ?",
+            [*extra, _GLOBAL_BATCH],
+        )
+        for row in batch:
+            if keep(row[0]):
+                out.append((str(row[0]), None if row[1] is None else str(row[1])))
+                if len(out) >= count:
+                    break
+        if len(batch) < _GLOBAL_BATCH:
+            break
+        after = (int(batch[-1][2]), str(batch[-1][3]))
+    return out
 
 
 async def children(tx: Tx, session_id: str) -> bytes | None:

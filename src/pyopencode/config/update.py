@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 from pyopencode.config.edit import EditError, merge_text
 from pyopencode.config.loader import _global_dir, _read, merge
@@ -14,54 +19,15 @@ from pyopencode.errors import BadRequestError
 
 Config = dict[str, Any]
 
-_STR = (str,)
-_OBJ = (dict,)
-_LIST = (list,)
-# The top-level keys of the reference's Config schema (it allows no others), with the JSON
-# types each may take; nested shapes are left to the readers of each key.
-KEYS: dict[str, tuple[type, ...]] = {
-    "$schema": _STR,
-    "shell": _STR,
-    "logLevel": _STR,
-    "server": _OBJ,
-    "command": _OBJ,
-    "skills": _OBJ,
-    "references": _OBJ,
-    "reference": _OBJ,
-    "watcher": _OBJ,
-    "snapshot": (bool,),
-    "plugin": _LIST,
-    "share": _STR,
-    "autoshare": (bool,),
-    "autoupdate": (bool, str),
-    "disabled_providers": _LIST,
-    "enabled_providers": _LIST,
-    "model": _STR,
-    "small_model": _STR,
-    "default_agent": _STR,
-    "subagent_depth": (int,),
-    "username": _STR,
-    "mode": _OBJ,
-    "agent": _OBJ,
-    "provider": _OBJ,
-    "mcp": _OBJ,
-    "formatter": (bool, dict),
-    "lsp": (bool, dict),
-    "instructions": _LIST,
-    "layout": _STR,
-    "permission": (str, dict),
-    "tools": _OBJ,
-    "attachment": _OBJ,
-    "enterprise": _OBJ,
-    "tool_output": _OBJ,
-    "compaction": _OBJ,
-    "experimental": _OBJ,
-}
-_ENUMS = {
-    "share": {"manual", "auto", "disabled"},
-    "logLevel": {"DEBUG", "INFO", "WARN", "ERROR"},
-    "layout": {"auto", "stretch"},
-}
+# The reference's `Config` schema, with the shapes it references: a patch must fit it, down to
+# nested keys, so nothing written is a file the clients (or we) cannot read back.
+SCHEMA = Path(__file__).with_name("config.schema.json")
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(SCHEMA.read_text()))
+
 
 _lock = threading.Lock()
 
@@ -70,16 +36,11 @@ def check(patch: Any) -> Config:
     """`patch` if it is a config object the reference allows, else BadRequestError."""
     if not isinstance(patch, dict):
         raise BadRequestError("The configuration must be a JSON object")
-    for key, value in patch.items():
-        allowed = KEYS.get(key)
-        if allowed is None:
-            raise BadRequestError(f"{key}: not a configuration key", field=key)
-        if isinstance(value, bool) and bool not in allowed:
-            raise BadRequestError(f"{key}: has the wrong type", field=key)
-        if not isinstance(value, allowed):
-            raise BadRequestError(f"{key}: has the wrong type", field=key)
-        if key in _ENUMS and value not in _ENUMS[key]:
-            raise BadRequestError(f"{key}: must be one of {sorted(_ENUMS[key])}", field=key)
+    error = best_match(_validator().iter_errors(patch))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path)
+        field = str(error.absolute_path[0]) if error.absolute_path else None
+        raise BadRequestError(f"{where or 'config'}: {error.message[:300]}", field=field)
     return patch
 
 

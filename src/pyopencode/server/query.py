@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi.routing import APIRoute
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pyopencode.server import errors
@@ -37,11 +37,22 @@ def repeated(query: bytes, names: frozenset[str]) -> tuple[str, list[str]] | Non
     return None
 
 
-def _operation_id(scope: Scope) -> str | None:
+def operations(openapi: dict[str, Any]) -> list[tuple[re.Pattern[str], str, str]]:
+    """(path pattern, method, operation id) of every documented operation."""
+    found = []
+    for template, ops in openapi.get("paths", {}).items():
+        pattern = compile_path(template)[0]
+        for method, op in ops.items():
+            if isinstance(op, dict) and "operationId" in op:
+                found.append((pattern, method.upper(), str(op["operationId"])))
+    return found
+
+
+def _operation_id(scope: Scope, known: list[tuple[re.Pattern[str], str, str]]) -> str | None:
     """The id of the operation the request is for (looked up only for a refused request)."""
-    for route in scope["app"].router.routes:
-        if isinstance(route, APIRoute) and route.matches(scope)[0] is Match.FULL:
-            return str(route.operation_id)
+    for pattern, method, operation_id in known:
+        if method == scope["method"] and pattern.fullmatch(scope["path"]):
+            return operation_id
     return None
 
 
@@ -54,13 +65,16 @@ class RepeatedQuery:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._names: frozenset[str] | None = None
+        self._operations: list[tuple[re.Pattern[str], str, str]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         query: bytes = scope.get("query_string", b"")
         if scope["type"] == "http" and b"&" in query:
             if self._names is None:
                 # Built once, on the first query with several parameters.
-                self._names = declared_names(scope["app"].openapi())
+                document = scope["app"].openapi()
+                self._names = declared_names(document)
+                self._operations = operations(document)
             found = repeated(query, self._names)
             if found is not None:
                 name, values = found
@@ -69,7 +83,7 @@ class RepeatedQuery:
                     "name": "BadRequest",
                     "data": {"message": message, "kind": "Query"},
                 }
-                operation = _operation_id(scope)
+                operation = _operation_id(scope, self._operations)
                 if operation is not None and not scope["path"].startswith("/api/"):
                     # The shape this operation declares for its 400, as for any bad query.
                     response = errors.bad_request(operation, message, "Query", name)

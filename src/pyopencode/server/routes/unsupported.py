@@ -117,7 +117,12 @@ def _documented(refusal: Refusal) -> dict[str, Any]:
             },
             "required": ["name", "data"],
         }
-    content = {"application/json": {"schema": error}}
+    # A malformed or repeated query parameter is refused before the route runs, in the
+    # shapes every operation uses for that.
+    others = [
+        {"$ref": f"#/components/schemas/{n}"} for n in ("InvalidRequestError", "BadRequestError")
+    ]
+    content = {"application/json": {"schema": {"anyOf": [error, *others]}}}
     return {
         "parameters": parameters,
         "responses": {"400": {"description": refusal.why, "content": content}},

@@ -8,6 +8,7 @@ and v2 see and change the same keys.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -252,6 +253,13 @@ def _oauth_refusal(path: str, method: str, operation_id: str) -> None:
         operation_id=operation_id,
         summary="Not supported by pyopencode",
         description=f"Not supported: {OAUTH} Always answers 400 and changes nothing.",
+        # The handler reads no path parameter, so /doc is told of them here.
+        openapi_extra={
+            "parameters": [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in re.findall(r"\{(\w+)\}", path)
+            ]
+        },
     )
 
 

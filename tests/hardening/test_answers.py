@@ -73,18 +73,21 @@ def test_repeated_query_parameters_get_400(plain: RunningServer, tmp_path: Path)
     two.mkdir()
     with httpx.Client(base_url=plain.url, timeout=10) as client:
         before = len(client.get("/session", params={"limit": 10000}).json())
-        for method, url in [
-            ("GET", "/session?limit=1&limit=3"),
-            ("GET", "/session?limit=3&start=0&limit=1"),
-            ("POST", f"/session?directory={one}&directory={two}"),
-            ("POST", f"/session?directory={two}&%64irectory={one}"),
-            ("GET", f"/agent?directory={one}&directory={one}"),
+        for method, url, template in [
+            ("GET", "/session?limit=1&limit=3", "/session"),
+            ("GET", "/session?limit=3&start=0&limit=1", "/session"),
+            ("POST", f"/session?directory={one}&directory={two}", "/session"),
+            ("POST", f"/session?directory={two}&%64irectory={one}", "/session"),
+            ("GET", f"/agent?directory={one}&directory={one}", "/agent"),
         ]:
             r = client.request(method, url, json={} if method == "POST" else None)
             assert r.status_code == 400, (url, r.text)
             body = r.json()
-            assert body["name"] == "BadRequest" and body["data"]["kind"] == "Query", body
-            assert "expected one value" in body["data"]["message"]
+            # In the shape the reference declares for that operation's 400 (upstream itself
+            # answers `{name: "BadRequest"}` everywhere, even where its spec says otherwise).
+            problems = reference().response_problems(template, method.lower(), 400, body)
+            assert problems == [], (url, body, problems)
+            assert "expected one value" in r.text
         error = client.get("/session?limit=1&limit=3").json()
         assert reference().response_problems("/session", "get", 400, error) == []
         assert len(client.get("/session", params={"limit": 10000}).json()) == before

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.serverproc import RunningServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_xdg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every server a test starts reads and writes config, credentials and state in scratch
+    XDG directories: a test can neither read the developer's own opencode.json or auth.json
+    nor write into them. Tests that need their own set them on the server they start."""
+    base = tmp_path_factory.mktemp("xdg")
+    saved = {}
+    for name in ("CONFIG", "DATA", "STATE", "CACHE"):
+        key = f"XDG_{name}_HOME"
+        saved[key] = os.environ.get(key)
+        os.environ[key] = str(base / name.lower())
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from pyopencode.errors import (
     StorageFullError,
     StorageUnavailableError,
 )
-from pyopencode.store.base import ReadFn, Row, Store, Tx, WriteFn, answer_within
+from pyopencode.store.base import Deadlines, ReadFn, Row, Store, Tx, WriteFn
 from pyopencode.store.migrate import upgrade_postgres
 from pyopencode.store.url import libpq_url
 from pyopencode.vocab import now_ms
@@ -274,6 +274,7 @@ class PostgresStore(Store):
     shared = True
 
     def __init__(self, url: str, bus: Bus, *, pool_size: int = 16) -> None:
+        self._deadlines = Deadlines()
         self.url = url
         self._conninfo = libpq_url(url)
         self._bus = bus
@@ -361,7 +362,7 @@ class PostgresStore(Store):
         task = asyncio.ensure_future(self._run_write(fn, missing))
         self._track(task)
         try:
-            result = await answer_within(task, self.write_timeout)
+            result = await self._deadlines.answer(task, self.write_timeout)
         except StorageFullError:
             self._health = "full"
             raise

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pyopencode.bus import Bus, Event
 from pyopencode.errors import OpencodeError, StorageFullError, StorageUnavailableError
 from pyopencode.store import migrate
-from pyopencode.store.base import ReadFn, Row, Store, Tx, WriteFn, answer_within
+from pyopencode.store.base import Deadlines, ReadFn, Row, Store, Tx, WriteFn
 
 log = logging.getLogger("pyopencode.store")
 
@@ -274,6 +274,7 @@ class SqliteStore(Store):
     def __init__(self, path: Path, bus: Bus) -> None:
         self.path = path
         self._bus = bus
+        self._deadlines = Deadlines()
         self._writer: _Writer | None = None
         self._reader: SqliteTx | None = None
 
@@ -304,7 +305,7 @@ class SqliteStore(Store):
         # Shielded: a client that disconnects must not cancel a write already queued; it
         # still commits, and its events still go out.
         future = self._writer.submit(fn, missing, frees)
-        return await answer_within(future, self.write_timeout)
+        return await self._deadlines.answer(future, self.write_timeout)
 
     async def read(self, fn: ReadFn[T]) -> T:
         # Reads run on the event loop thread: they are index lookups that take far less than

@@ -13,7 +13,14 @@ from starlette.responses import Response
 from starlette.types import Send
 
 from pyopencode import errors
+from pyopencode.model import session as sm
 from pyopencode.server.json import json_response, send_json
+
+# What an operation on one session declares beside its answer: a bad request, or no session.
+SESSION_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": sm.InvalidRequestError},
+    404: {"model": sm.NotFoundError},
+}
 
 log = logging.getLogger("pyopencode.server")
 

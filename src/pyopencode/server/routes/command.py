@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,8 +12,8 @@ from starlette.responses import Response
 from pyopencode import config
 from pyopencode.agent import command as running
 from pyopencode.config.command import list_commands
-from pyopencode.model import session as sm
 from pyopencode.model.part import FilePartInput
+from pyopencode.server.errors import SESSION_ERRORS as ERRORS
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, true_response
 from pyopencode.server.params import SessionID
@@ -31,12 +31,6 @@ def _commands(directory: str) -> list[dict[str, object]]:
 @router.get("/command", operation_id="command.list")
 async def commands(instance: CurrentInstance) -> Response:
     return json_response(await asyncio.to_thread(_commands, instance.directory))
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": sm.InvalidRequestError},
-    404: {"model": sm.NotFoundError},
-}
 
 
 class CommandInput(BaseModel):

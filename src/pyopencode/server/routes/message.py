@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,16 +12,12 @@ from pyopencode.errors import BadRequestError, SessionBusyError
 from pyopencode.model import session as sm
 from pyopencode.model.message import Message, MessageWithParts, OutputFormat
 from pyopencode.model.part import Part, PartInput
+from pyopencode.server.errors import SESSION_ERRORS as ERRORS
 from pyopencode.server.json import JsonRoute, json_response, raw_json, true_response
 from pyopencode.server.params import MessageID, MessageQuery, PartID, SessionID
 from pyopencode.server.state import AppState
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": sm.InvalidRequestError},
-    404: {"model": sm.NotFoundError},
-}
 
 
 class PromptModel(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body
 from starlette.responses import Response
@@ -13,7 +13,7 @@ from pyopencode.agent import prompt as prompting
 from pyopencode.agent.loop import Turn
 from pyopencode.agent.runner import ABORT_WAIT_SECONDS
 from pyopencode.bus import SESSION_ABORT, Event
-from pyopencode.model import session as sm
+from pyopencode.server.errors import SESSION_ERRORS as ERRORS
 from pyopencode.server.instance import resolve
 from pyopencode.server.json import JsonRoute, json_response, true_response
 from pyopencode.server.params import SessionID
@@ -23,11 +23,6 @@ from pyopencode.snapshot import revert as workspace_revert
 from pyopencode.vocab import Json
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": sm.InvalidRequestError},
-    404: {"model": sm.NotFoundError},
-}
 
 
 async def _turn(state: State, session: Json, body: PromptInput | Json) -> Turn:

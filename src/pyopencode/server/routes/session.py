@@ -11,6 +11,7 @@ from starlette.responses import Response
 from pyopencode.errors import NotFoundError
 from pyopencode.model import session as m
 from pyopencode.project import Instance
+from pyopencode.server.errors import SESSION_ERRORS as NOT_FOUND
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute, json_response, raw_json
 from pyopencode.server.params import MAX_PATH, SessionID
@@ -19,10 +20,6 @@ from pyopencode.session.service import SessionQuery
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    400: {"model": m.InvalidRequestError},
-    404: {"model": m.NotFoundError},
-}
 
 # Millisecond timestamps beyond JavaScript's exact integers (2**53 - 1) are refused with 400,
 # not turned into an integer the store cannot hold.

@@ -15,6 +15,7 @@ from pyopencode.agent.agents import get_agent
 from pyopencode.agent.prompt import choose_model
 from pyopencode.errors import SessionBusyError
 from pyopencode.model import session as sm
+from pyopencode.server.errors import SESSION_ERRORS
 from pyopencode.server.instance import resolve
 from pyopencode.server.json import JsonRoute, json_response
 from pyopencode.server.params import SessionID
@@ -25,8 +26,7 @@ from pyopencode.vocab import Json
 router = APIRouter(tags=["session"], route_class=JsonRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": sm.InvalidRequestError},
-    404: {"model": sm.NotFoundError},
+    **SESSION_ERRORS,
     409: {"model": sm.SessionBusyError},
 }
 

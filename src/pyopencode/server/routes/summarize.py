@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
@@ -13,7 +13,7 @@ from pyopencode import config, provider
 from pyopencode.agent import compaction
 from pyopencode.agent.agents import get_agent
 from pyopencode.agent.loop import Turn
-from pyopencode.model import session as sm
+from pyopencode.server.errors import SESSION_ERRORS as ERRORS
 from pyopencode.server.instance import resolve
 from pyopencode.server.json import JsonRoute, true_response
 from pyopencode.server.params import SessionID
@@ -21,11 +21,6 @@ from pyopencode.server.state import AppState, State
 from pyopencode.vocab import Json
 
 router = APIRouter(tags=["session"], route_class=JsonRoute)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": sm.InvalidRequestError},
-    404: {"model": sm.NotFoundError},
-}
 
 
 class SummarizeInput(BaseModel):

@@ -11,6 +11,7 @@ from pyopencode.server.errors import send_named
 
 _WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _CLOSE = ((b"connection", b"close"),)
+_HOSTS_SEEN_MAX = 256
 
 
 def host_name(host: str) -> str:
@@ -54,6 +55,9 @@ class RequestGuard:
         self.check_host = check_host
         self.allowed_hosts = frozenset(host_name(h) for h in allowed_hosts)
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
+        # Host values already found allowed: parsing an address costs more than the rest of
+        # a session read. Bounded, since every port number makes a new value.
+        self._hosts_seen: set[bytes] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -61,11 +65,13 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         host: str | None = None
+        raw_host: bytes | None = None
         origin: str | None = None
         content_type: bytes | None = None
         has_body = False
         for name, value in scope.get("headers", ()):
             if name == b"host":
+                raw_host = value
                 host = value.decode("latin-1")
             elif name == b"origin":
                 origin = value.decode("latin-1")
@@ -76,7 +82,7 @@ class RequestGuard:
             elif name == b"transfer-encoding":
                 has_body = True
         problem: tuple[int, str, str] | None = None
-        if host is not None and not self._host_allowed(host_name(host)):
+        if raw_host is not None and not self._host_ok(raw_host):
             problem = (403, "ForbiddenError", f"Host {host!r} is not allowed")
         elif kind == "websocket" or scope["method"] in _WRITES:
             if origin is not None and not self._origin_allowed(origin, host):
@@ -94,6 +100,15 @@ class RequestGuard:
         else:
             # The unread body stays on the socket, so the connection cannot be reused.
             await send_named(send, *problem, headers=_CLOSE)
+
+    def _host_ok(self, raw: bytes) -> bool:
+        if raw in self._hosts_seen:
+            return True
+        if not self._host_allowed(host_name(raw.decode("latin-1"))):
+            return False
+        if len(self._hosts_seen) < _HOSTS_SEEN_MAX:
+            self._hosts_seen.add(raw)
+        return True
 
     def _host_allowed(self, name: str) -> bool:
         if not self.check_host:

@@ -199,10 +199,13 @@ class SessionService:
         """Remove the session and all its descendants in one transaction; deepest first."""
 
         async def write(tx: Tx) -> tuple[list[Json], list[Event]]:
-            # The second of two concurrent deletes waits here, then finds no row: 404.
-            if not await rows.session_exists(tx, session_id, tx.FOR_UPDATE):
+            # The second of two concurrent deletes waits on the row lock, then finds no row:
+            # 404. Without row locks (one writer) the tree alone tells whether it is there.
+            if tx.FOR_UPDATE and not await rows.session_exists(tx, session_id, tx.FOR_UPDATE):
                 raise NotFoundError.session(session_id)
             tree = await rows.session_tree(tx, session_id)
+            if not tree:
+                raise NotFoundError.session(session_id)
             if tx.FOR_UPDATE:
                 # Lock the whole tree before reading it for the last time: a locked session
                 # gets no new child, so what we report is exactly what the cascade removes.

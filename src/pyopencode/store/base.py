@@ -105,10 +105,11 @@ class Deadlines:
     async def answer(self, future: asyncio.Future[T], seconds: float) -> T:
         """The write's result, or StorageUnavailableError once `seconds` have passed.
 
-        The write itself is not cancelled (a hung disk may still take it), so the error says
-        its outcome is unknown rather than that it failed.
+        `future` is cancelled when the time is up or the caller is: an engine whose write must
+        outlive that passes a shielded one. A hung disk may still take the write, so the error
+        says its outcome is unknown rather than that it failed.
         """
-        waiter = asyncio.shield(future)
+        waiter = future
         loop = asyncio.get_running_loop()
         self._waiting[waiter] = loop.time() + seconds
         if self._timer is None:

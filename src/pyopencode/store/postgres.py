@@ -362,7 +362,7 @@ class PostgresStore(Store):
         task = asyncio.ensure_future(self._run_write(fn, missing))
         self._track(task)
         try:
-            result = await self._deadlines.answer(task, self.write_timeout)
+            result = await self._deadlines.answer(asyncio.shield(task), self.write_timeout)
         except StorageFullError:
             self._health = "full"
             raise

@@ -302,8 +302,9 @@ class SqliteStore(Store):
         self, fn: WriteFn[T], missing: OpencodeError | None = None, *, frees: bool = False
     ) -> T:
         assert self._writer is not None, "store is not started"
-        # Shielded: a client that disconnects must not cancel a write already queued; it
-        # still commits, and its events still go out.
+        # Not shielded: the writer runs what it was handed whether or not anyone still waits
+        # for the answer (`_deliver` skips cancelled futures), so a client that disconnects
+        # cannot cancel a queued write, and its events still go out.
         future = self._writer.submit(fn, missing, frees)
         return await self._deadlines.answer(future, self.write_timeout)
 

@@ -41,7 +41,8 @@ def test_track_edit_diff_revert_restore(tmp_path: Path) -> None:
         first = await shadow.track()
         assert len(first) == 40
         assert await shadow.track() == first, "an unchanged tree has the same hash"
-        assert (await shadow.patch(first)).files == []
+        unchanged, now = await shadow.patch(first)
+        assert unchanged.files == [] and now == first
 
         binary = bytes(range(256))
         (repo / "a.txt").write_text("rewritten\n")
@@ -50,11 +51,12 @@ def test_track_edit_diff_revert_restore(tmp_path: Path) -> None:
         (repo / "src" / "main.py").unlink()
         (repo / "ignored.log").write_text("changed but ignored\n")
 
-        patch = await shadow.patch(first)
+        patch, second = await shadow.patch(first)
         assert sorted(patch.files) == sorted(
             str(repo / p) for p in ("a.txt", "pkg/deep/made.bin", "src/main.py")
         )
-        second = await shadow.track()
+        assert second != first
+        assert await shadow.track() == second, "the patch's snapshot is the tree as it is now"
         diffs = {d["file"]: d for d in await shadow.diff(first, second)}
         assert {f: d["status"] for f, d in diffs.items()} == {
             "a.txt": "modified",
@@ -91,11 +93,10 @@ def test_revert_takes_each_file_from_its_first_patch(tmp_path: Path) -> None:
         original = (repo / "a.txt").read_bytes()
         h1 = await shadow.track()
         (repo / "a.txt").write_text("step one\n")
-        p1 = await shadow.patch(h1)
-        h2 = await shadow.track()
+        p1, h2 = await shadow.patch(h1)
         (repo / "a.txt").write_text("step two\n")
         (repo / "b.txt").write_text("born in step two\n")
-        p2 = await shadow.patch(h2)
+        p2, _ = await shadow.patch(h2)
         await shadow.revert([p1, p2])
         assert (repo / "a.txt").read_bytes() == original
         assert not (repo / "b.txt").exists()

@@ -165,6 +165,7 @@ class Loop:
         # The turn's first and latest workspace snapshots, for its summary diffs.
         self._snapshots: list[str] = []
         self._shadow: ShadowRepo | None = None
+        self._next_start: str | None = None
 
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
@@ -265,7 +266,13 @@ class Loop:
         await self._save_message()
         # Workspace snapshots (snapshot/): the files before this step, for diff and revert.
         shadow = None if last else snapshots.shadow_for(turn.session["projectID"], turn.root)
-        before = await snapshots.track(shadow)
+        if shadow is not None and self._next_start is not None:
+            # The previous step ended with a snapshot a moment ago: this step starts from it
+            # rather than staging the work tree again (two fewer git runs per step).
+            before: str | None = self._next_start
+        else:
+            before = await snapshots.track(shadow)
+        self._next_start = None
         if before is not None and not self._snapshots:
             self._shadow = shadow
             self._snapshots.append(before)
@@ -311,16 +318,16 @@ class Loop:
         tokens = _tokens(usage)
         cost = _cost(turn.model, usage)
         after: dict[str, str] = {}
-        changed = await snapshots.patch(shadow, before) if calls else None
-        if changed is not None:
+        looked = await snapshots.patch(shadow, before) if calls else None
+        if looked is not None:
+            changed, end = looked
             if changed.files:
                 await self._save_part(self._part("patch", hash=changed.hash, files=changed.files))
                 for path in changed.files:
                     self.rt.emit(self.sid, "file.edited", {"file": path})
-            end = await snapshots.track(shadow)
-            after = {"snapshot": end} if end else {}
-            if end:
-                self._snapshots.append(end)
+            after = {"snapshot": end}
+            self._snapshots.append(end)
+            self._next_start = end
         await self._save_part(
             self._part("step-finish", reason=finish, cost=cost, tokens=tokens, **after)
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyopencode import process
 from pyopencode.config.markdown import config_dirs, documents
 
 Json = dict[str, Any]
@@ -199,15 +200,7 @@ def fill(template: str, arguments: str) -> str:
 
 async def _shell(command: str, directory: str) -> str:
     shell = os.environ.get("SHELL") or "/bin/sh"
-    proc = await asyncio.create_subprocess_exec(
-        shell,
-        "-c",
-        command,
-        cwd=directory,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    proc = await process.start(shell, "-c", command, cwd=directory, stderr=process.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), SHELL_TIMEOUT_SECONDS)
     except TimeoutError:

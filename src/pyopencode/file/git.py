@@ -8,6 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pyopencode import process
+
 # Generous for big repositories, yet a hung process cannot hold a request forever.
 DEFAULT_TIMEOUT = 30.0
 # Beyond this the output is cut and `truncated` set: a command cannot exhaust memory.
@@ -53,13 +55,11 @@ async def run(
     """Run `argv`; output past `max_output` is cut off, the process killed, `truncated` set."""
     full_env = {**os.environ, **(env or {})}
     try:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await process.start(
             *argv,
             cwd=cwd,
             env=full_env,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdin=process.PIPE if stdin is not None else process.DEVNULL,
         )
     except OSError as exc:
         return Result(127, b"", str(exc).encode())

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from pyopencode import process
 from pyopencode.errors import BadRequestError
 from pyopencode.file import ripgrep
 
@@ -42,16 +43,13 @@ async def text(directory: str, pattern: str, limit: int = MAX_MATCHES) -> list[d
     """The first `limit` lines matching the regex `pattern`, as rg reports them."""
     if "\x00" in pattern:
         raise BadRequestError("pattern: contains a NUL byte", field="pattern", kind="Query")
-    proc = await asyncio.create_subprocess_exec(
+    proc = await process.start(
         ripgrep.binary(),
         "--json",
         *ripgrep.COMMON_ARGS,
         "-e",
         pattern,
         cwd=directory,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
         limit=16 * 1024 * 1024,
     )
     assert proc.stdout is not None and proc.stderr is not None

@@ -74,19 +74,23 @@ async def stream(
     tools: list[dict[str, Any]],
 ) -> AsyncIterator[StreamEvent]:
     client = client_for(anthropic.AsyncAnthropic, model, anthropic.AsyncAnthropic)
-    request: dict[str, Any] = {
-        "model": model.model_id,
-        "max_tokens": model.max_output,
-        "messages": _messages(messages),
-        "stream": True,
-    }
-    if system:
-        request["system"] = system
+    # Plain JSON already: sent as `extra_body`, past the SDK's per-field transform of typed
+    # params, which walked the whole history on every step (see provider/openai.py).
+    payload: dict[str, Any] = {"messages": _messages(messages)}
     if tools:
-        request["tools"] = [
+        payload["tools"] = [
             {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
             for t in tools
         ]
+    request: dict[str, Any] = {
+        "model": model.model_id,
+        "max_tokens": model.max_output,
+        "messages": [],
+        "stream": True,
+        "extra_body": payload,
+    }
+    if system:
+        request["system"] = system
     request.update(request_options(model.options, _REQUEST_OPTIONS))
     try:
         response = await client.messages.create(**request)

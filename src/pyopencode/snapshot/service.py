@@ -38,7 +38,8 @@ async def track(shadow: ShadowRepo | None) -> str | None:
         return None
 
 
-async def patch(shadow: ShadowRepo | None, since: str | None) -> Patch | None:
+async def patch(shadow: ShadowRepo | None, since: str | None) -> tuple[Patch, str] | None:
+    """What changed since `since`, and the snapshot taken to see it; None on failure."""
     if shadow is None or since is None:
         return None
     try:

@@ -82,13 +82,17 @@ class ShadowRepo:
             out = await self._git("write-tree")
             return out.text().strip()
 
-    async def patch(self, since: str) -> Patch:
-        """The files that differ now from the snapshot `since`."""
+    async def patch(self, since: str) -> tuple[Patch, str]:
+        """The files that differ now from the snapshot `since`, and a snapshot of now.
+
+        One staging serves both: the step's patch part and its closing snapshot (which the
+        next step starts from) are the same look at the work tree."""
         async with self._lock:
             await self._stage()
-            out = await self._git("diff", "--cached", "--no-renames", "--name-only", "-z", since)
+            now = (await self._git("write-tree")).text().strip()
+            out = await self._git("diff", "--no-renames", "--name-only", "-z", since, now)
         names = [n for n in out.stdout.decode("utf-8", errors="replace").split("\0") if n]
-        return Patch(since, [os.path.join(self.worktree, n) for n in names])
+        return Patch(since, [os.path.join(self.worktree, n) for n in names]), now
 
     async def diff(self, start: str, end: str | None = None) -> list[dict[str, Any]]:
         """Per-file diffs from snapshot `start` to `end` (or the work tree now)."""

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 
+from pyopencode import process
 from pyopencode.tool.base import (
     MAX_OUTPUT_BYTES,
     Json,
@@ -46,12 +47,10 @@ class Bash(Tool):
         workdir = await resolve(ctx, str(args.get("workdir") or "."))
         await ctx.ask("bash", [command], {"command": command})
         timeout_ms = min(int(args.get("timeout") or DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS)
-        proc = await asyncio.create_subprocess_shell(
+        proc = await process.start_shell(
             command,
             cwd=workdir,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stderr=process.STDOUT,
             start_new_session=True,  # its own process group, so a kill reaches its children
         )
         assert proc.stdout is not None

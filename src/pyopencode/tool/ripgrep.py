@@ -13,6 +13,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from pyopencode import process
 from pyopencode.tool.base import ToolError
 
 # A search that takes longer than this is killed and reported as timed out.
@@ -52,14 +53,11 @@ async def run(
     args: list[str], cwd: Path, max_lines: int, timeout: float = SEARCH_TIMEOUT_SECONDS
 ) -> Result:
     """Run `rg args` in `cwd` and collect up to `max_lines` lines of its output."""
-    proc = await asyncio.create_subprocess_exec(
+    proc = await process.start(
         binary(),
         "--no-config",
         *args,
         cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
         limit=1024 * 1024,
     )

@@ -1,8 +1,9 @@
-"""In-process publish/subscribe of committed events: queues and a replay ring bounded in bytes."""
+"""In-process publish/subscribe of committed events: one shared log, a cursor per subscriber."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ class Event:
     id: str = field(default_factory=lambda: ids.ascending("evt"))
     _payload: bytes | None = None
     _global: bytes | None = None
+    # Filled in by the bus when published: its position, and the bytes published up to it.
+    seq: int = 0
+    total: int = 0
+    _encoded: dict[Callable[[Event], bytes], bytes] | None = None
 
     def payload(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "properties": self.properties}
@@ -55,138 +60,134 @@ class Event:
             self._global = head + b'"payload":' + self.payload_json() + b"}"
         return self._global
 
+    def encoded(self, encode: Callable[[Event], bytes]) -> bytes:
+        """`encode(self)`, computed once and shared by every subscriber that asks for it."""
+        cache = self._encoded
+        if cache is None:
+            cache = self._encoded = {}
+        found = cache.get(encode)
+        if found is None:
+            found = cache[encode] = encode(self)
+        return found
+
     @property
     def size(self) -> int:
         """What the byte caps count: the encoded payload (memory held is a small multiple)."""
         return len(self.payload_json())
 
 
-_CLOSED = object()
-
-
 class Subscription:
-    """A subscriber's queue, bounded in events and in bytes. Falling behind closes it (the
-    stream then ends with `server.resync`) instead of growing memory."""
+    """A subscriber's cursor in the bus's log. Nothing is queued per subscriber: events are
+    read from the shared log when the subscriber is ready for them, so publishing costs the
+    same for 1 or 500 subscribers. Falling further behind than the caps closes it (the stream
+    then ends with `server.resync`) instead of holding memory for it."""
 
     def __init__(
         self,
         bus: Bus,
         accept: Callable[[Event], bool],
-        max_queue: int,
         start: int,
-        replay: Iterable[tuple[int, Event]] = (),
+        start_total: int,
         resync: bool = False,
-        max_bytes: int = 0,
     ) -> None:
         self._bus = bus
         self._accept = accept
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max_queue)
-        self._max_bytes = max_bytes
-        self._queued_bytes = 0
-        # Missed events from the ring, sent before anything live; shares the ring's objects.
-        self._replay: deque[tuple[int, Event]] = deque(p for p in replay if accept(p[1]))
-        # Publish position of the last event handed out by `next`.
-        self._delivered = start
-        # True when the client resumed from an id the ring no longer covers: it must refetch.
+        # Log position of the last event looked at, and the bytes published up to it.
+        self.cursor = start
+        self.cursor_total = start_total
+        # True when the client resumed from an id the log no longer covers: it must refetch.
         self.resync = resync
         self.closed = False
-        # The close marker was taken by `ready`; `next` reports the end.
-        self._ended = False
         self.overflowed = False
-
-    def offer(self, event: Event) -> None:
-        if self.closed or not self._accept(event):
-            return
-        size = event.size
-        # One event always fits, however large: the cap bounds a backlog, not an event.
-        if self._max_bytes and self._queued_bytes and self._queued_bytes + size > self._max_bytes:
-            self.overflowed = True
-            self.close()
-            return
-        try:
-            self._queue.put_nowait((self._bus.seq, event))
-        except asyncio.QueueFull:
-            self.overflowed = True
-            self.close()
-            return
-        self._queued_bytes += size
+        self._waiter: asyncio.Future[None] | None = None
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         self._bus.unsubscribe(self)
-        # Drop what was queued so a vanished client's backlog is freed now.
-        self._replay.clear()
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queued_bytes = 0
-        self._queue.put_nowait(_CLOSED)
+        self.wake()
+
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def overflow(self) -> None:
+        self.overflowed = True
+        self.close()
 
     @property
     def position(self) -> int:
         """Publish position this subscriber has fully seen: everything up to it was sent."""
-        if not self._replay and self._queue.empty() and not self.closed:
-            # Nothing pending, so every accepted event so far was handed out.
+        if not self.closed and not any(self._accept(e) for e in self._bus.after(self.cursor)):
+            # Nothing it wants is pending, so every accepted event so far was handed out.
             return self._bus.seq
-        return self._delivered
+        return self.cursor
 
     def mark(self, event_id: str) -> None:
         """Let a client resume from `event_id`, a frame (heartbeat...) that is not an event."""
         self._bus.mark(event_id, self.position)
 
-    async def next(self, timeout: float) -> Event | None:
-        """The next event, or None when `timeout` passes with nothing to send."""
-        if self._replay and not self.closed:
-            self._delivered, event = self._replay.popleft()
-            return event
-        if self._ended:
-            raise StopAsyncIteration
-        if self._queue.empty():
-            # Only an idle subscriber waits on a timer; a busy one never pays for it.
-            try:
-                item = await asyncio.wait_for(self._queue.get(), timeout)
-            except TimeoutError:
-                return None
-        else:
-            item = self._queue.get_nowait()
-        if item is _CLOSED:
-            raise StopAsyncIteration
-        return self._take(item)
-
     def ready(self, limit: int) -> list[Event]:
-        """Up to `limit` more events that are already waiting, without waiting for any."""
+        """Up to `limit` more events that are already published, without waiting for any."""
+        if self.closed:
+            return []
+        if self.cursor < self._bus.first_seq - 1:
+            # The log moved on past events it had not read; the caps should close it first.
+            self.overflow()
+            return []
         found: list[Event] = []
-        while len(found) < limit and not self._ended:
-            if self._replay and not self.closed:
-                self._delivered, event = self._replay.popleft()
+        accept = self._accept
+        for event in self._bus.after(self.cursor):
+            if len(found) >= limit:
+                break
+            self.cursor = event.seq
+            self.cursor_total = event.total
+            if accept(event):
                 found.append(event)
-                continue
-            if self._queue.empty():
-                break
-            item = self._queue.get_nowait()
-            if item is _CLOSED:
-                # Said on the next call to `next`, after these events have been sent.
-                self._ended = True
-                break
-            found.append(self._take(item))
         return found
 
-    def _take(self, item: object) -> Event:
-        assert isinstance(item, tuple)
-        self._delivered, event = item
-        self._queued_bytes -= event.size
-        return event
+    async def next(self, timeout: float) -> Event | None:
+        """The next event, or None when `timeout` passes with nothing to send."""
+        found = self.ready(1)
+        if found:
+            return found[0]
+        if self.closed:
+            raise StopAsyncIteration
+        # Only an idle subscriber waits, on one timer; a busy one never pays for it.
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        self._bus.waiting(self)
+        timer = loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        found = self.ready(1)
+        if found:
+            return found[0]
+        if self.closed:
+            raise StopAsyncIteration
+        return None
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Bus:
     """Fans committed events out to subscribers. Call only from the event loop thread.
 
-    The last `buffer_size` events, and no more than `buffer_bytes` of them, stay in a ring, so
-    a client that reconnects with the id of the last event it saw gets what it missed. Every
-    id handed out (events, and heartbeats via `mark`) maps to a position in the publish
-    sequence; an id whose position has left the ring cannot be resumed from, and the
-    subscriber is told to resync instead of silently skipping.
+    Published events go into one log. It keeps at least the last `buffer_size` events (no more
+    than `buffer_bytes` of them), so a client that reconnects with the id of the last event it
+    saw gets what it missed, and beyond that only what a live subscriber has yet to read. A
+    subscriber more than `max_queue` events or `max_queue_bytes` behind is closed. Every id
+    handed out (events, and heartbeats via `mark`) maps to a position in the publish sequence;
+    an id whose position has left the log cannot be resumed from, and the subscriber is told
+    to resync instead of silently skipping.
     """
 
     def __init__(
@@ -196,41 +197,66 @@ class Bus:
         max_queue_bytes: int = 16 * 1024 * 1024,
         buffer_bytes: int = 32 * 1024 * 1024,
     ) -> None:
-        self.max_queue = max_queue
+        self.max_queue = max(1, max_queue)
         self.max_queue_bytes = max(0, max_queue_bytes)
         self.buffer_size = max(0, buffer_size)
         self.buffer_bytes = max(0, buffer_bytes)
-        self._ring_bytes = 0
         self._subscribers: set[Subscription] = set()
         self._listeners: list[Callable[[Event], None]] = []
         self._ring: deque[Event] = deque()
+        self._ring_bytes = 0
         self._seq = 0  # position of the newest published event
-        self._positions: dict[str, int] = {}  # ids of the events in the ring
+        self._total = 0  # bytes published so far
+        self._positions: dict[str, int] = {}  # ids of the events in the log
         # Ids of heartbeats and other frames that carry no event; bounded, oldest dropped.
         self._marks: OrderedDict[str, int] = OrderedDict()
         self._max_marks = max(1024, 4 * self.buffer_size)
+        # Subscribers waiting for the next event, woken once per loop turn, not per event.
+        self._waiting: set[Subscription] = set()
+        self._wake_scheduled = False
+        # No subscriber is behind these (a lower bound, as cursors only move forward): until
+        # the log passes them, no cap check or trim needs to look at the subscribers.
+        self._min_cursor = 0
+        self._min_total = 0
+        self._next_min_check = 0
 
     def subscribe(
         self, accept: Callable[[Event], bool] = lambda _e: True, last_event_id: str | None = None
     ) -> Subscription:
-        replay: list[tuple[int, Event]] = []
         resync = False
-        start = self._seq
+        start, start_total = self._seq, self._total
         if last_event_id:
             position = self.position(last_event_id)
-            oldest = self._seq - len(self._ring)  # the position just before the ring's first
-            if position is None or position < oldest or position > self._seq:
+            if position is None or position < self.first_seq - 1 or position > self._seq:
                 resync = True
             else:
                 start = position
-                missed = list(self._ring)[position - oldest :]
-                replay = [(position + 1 + i, e) for i, e in enumerate(missed)]
-        # No await between the snapshot above and joining the fan-out: nothing falls between.
-        sub = Subscription(
-            self, accept, self.max_queue, start, replay, resync, self.max_queue_bytes
-        )
+                start_total = self._total_at(position)
+        # No await between the position above and joining the fan-out: nothing falls between.
+        sub = Subscription(self, accept, start, start_total, resync)
         self._subscribers.add(sub)
+        if start < self._min_cursor:
+            self._min_cursor, self._min_total = start, start_total
         return sub
+
+    def _total_at(self, position: int) -> int:
+        """Bytes published up to `position` (which the log covers, or just precedes)."""
+        if position >= self._seq:
+            return self._total
+        event = self._ring[position - self.first_seq + 1]
+        return event.total - event.size
+
+    @property
+    def first_seq(self) -> int:
+        """Position of the oldest event in the log (one past the newest when it is empty)."""
+        return self._seq - len(self._ring) + 1
+
+    def after(self, position: int) -> Iterable[Event]:
+        """The logged events after `position`, oldest first."""
+        skip = position - self.first_seq + 1
+        if skip >= len(self._ring):
+            return ()
+        return itertools.islice(self._ring, max(0, skip), None)
 
     def position(self, event_id: str) -> int | None:
         found = self._positions.get(event_id)
@@ -248,17 +274,48 @@ class Bus:
 
     def _remember(self, event: Event) -> None:
         self._seq += 1
-        if self.buffer_size == 0:
-            return
+        self._total += event.size
+        event.seq = self._seq
+        event.total = self._total
         self._ring.append(event)
         self._positions[event.id] = self._seq
         self._ring_bytes += event.size
+
+    def _over_ring(self) -> bool:
+        return bool(self._ring) and (
+            len(self._ring) > self.buffer_size or self._ring_bytes > self.buffer_bytes
+        )
+
+    def _enforce(self) -> None:
+        """Close subscribers past their caps, then drop what no one needs from the log."""
+        blocked = self._over_ring() and self._ring[0].seq > self._min_cursor
+        if (
+            self._seq - self._min_cursor > self.max_queue
+            or self._total - self._min_total > self.max_queue_bytes
+            # The bound is stale and holds the log over its size: look again, now and then.
+            or (blocked and self._seq >= self._next_min_check)
+        ):
+            self._next_min_check = self._seq + 256
+            self._min_cursor, self._min_total = self._seq, self._total
+            for sub in list(self._subscribers):
+                behind = self._seq - sub.cursor
+                if behind > self.max_queue or (
+                    # One event always fits, however large: the cap bounds a backlog.
+                    behind > 1 and self._total - sub.cursor_total > self.max_queue_bytes
+                ):
+                    sub.overflow()
+                elif sub.cursor < self._min_cursor:
+                    self._min_cursor, self._min_total = sub.cursor, sub.cursor_total
+        if not self._subscribers:
+            self._min_cursor, self._min_total = self._seq, self._total
+        ring = self._ring
         # A large event can push out many small ones, itself included; a client whose resume
         # point went with them is told to resync.
-        while self._ring and (
-            len(self._ring) > self.buffer_size or self._ring_bytes > self.buffer_bytes
-        ):
-            oldest = self._ring.popleft()
+        while ring and (len(ring) > self.buffer_size or self._ring_bytes > self.buffer_bytes):
+            oldest = ring[0]
+            if oldest.seq > self._min_cursor:
+                break  # a live subscriber has yet to read it
+            ring.popleft()
             self._ring_bytes -= oldest.size
             self._positions.pop(oldest.id, None)
 
@@ -268,18 +325,35 @@ class Bus:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
+        self._waiting.discard(sub)
 
     def listen(self, listener: Callable[[Event], None]) -> None:
         """Register an in-process callback (e.g. the agent runner) for every event."""
         self._listeners.append(listener)
 
+    def waiting(self, sub: Subscription) -> None:
+        self._waiting.add(sub)
+
     def publish(self, events: Iterable[Event]) -> None:
+        published = False
         for event in events:
             self._remember(event)
+            published = True
             for listener in self._listeners:
                 listener(event)
-            for sub in list(self._subscribers):
-                sub.offer(event)
+        if not published:
+            return
+        self._enforce()
+        if self._waiting and not self._wake_scheduled:
+            # Everything published before the loop comes round goes out in one wake-up.
+            self._wake_scheduled = True
+            asyncio.get_running_loop().call_soon(self._wake)
+
+    def _wake(self) -> None:
+        self._wake_scheduled = False
+        waiting, self._waiting = self._waiting, set()
+        for sub in waiting:
+            sub.wake()
 
     def close_all(self) -> None:
         for sub in list(self._subscribers):

@@ -23,7 +23,6 @@ from rich.progress import Progress
 from pyopencode.bench import procstat
 from pyopencode.bench.modelserver import MODEL_ID, PROVIDER_ID, STAMP
 from pyopencode.bench.report import percentile
-from pyopencode.bench.session import TITLE_PREFIX
 from pyopencode.bench.sse import subscribe
 
 ERROR_SAMPLES = 5
@@ -201,7 +200,10 @@ async def _create_sessions(
     client: httpx.AsyncClient, n: int, tag: str, name: str, track: set[str]
 ) -> list[str]:
     async def one(i: int) -> str:
-        resp = await client.post("/session", json={"title": f"{TITLE_PREFIX} {tag} {name} {i}"})
+        # Untitled, as a user's new session is: each server then asks the model for a title
+        # beside the first prompt, as it does for users (the model server's titles start with
+        # TITLE_PREFIX, so `--purge` finds the sessions afterwards).
+        resp = await client.post("/session", json={})
         resp.raise_for_status()
         sid = str(resp.json()["id"])
         track.add(sid)

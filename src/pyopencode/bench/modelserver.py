@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from pyopencode.bench.session import TITLE_PREFIX
+
 Json = dict[str, Any]
 
 PROVIDER_ID = "bench"
@@ -153,7 +155,8 @@ class ModelServer:
         after_tool = _tool_result_after_user(messages)
         if not request.get("tools"):
             self.stats.other += 1
-            kind, text = "other", "Bench turn"
+            # Titles (the only requests without tools in a bench turn) name the bench run.
+            kind, text = "other", f"{TITLE_PREFIX} session"
         elif after_tool:
             self.stats.answers += 1
             kind, text = "answer", ""

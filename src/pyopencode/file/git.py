@@ -59,18 +59,11 @@ async def run(
             *argv,
             cwd=cwd,
             env=full_env,
-            stdin=process.PIPE if stdin is not None else process.DEVNULL,
+            input=stdin,
         )
     except OSError as exc:
         return Result(127, b"", str(exc).encode())
     assert proc.stdout is not None and proc.stderr is not None
-
-    async def feed() -> None:
-        if stdin is not None and proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                proc.stdin.write(stdin)
-                await proc.stdin.drain()
-            proc.stdin.close()
 
     async def collect() -> tuple[bytes, bool]:
         assert proc.stdout is not None
@@ -101,7 +94,7 @@ async def run(
 
     try:
         async with asyncio.timeout(timeout):
-            _, (out, truncated), err = await asyncio.gather(feed(), collect(), errors())
+            (out, truncated), err = await asyncio.gather(collect(), errors())
             code = await proc.wait()
     except TimeoutError as exc:
         with contextlib.suppress(ProcessLookupError):

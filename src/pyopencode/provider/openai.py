@@ -110,31 +110,70 @@ def _usage(raw: Any) -> Usage:
     )
 
 
-async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The stream's chunks as plain dicts.
+def _chunk(data: bytes) -> dict[str, Any] | None:
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise StreamDropped(f"The stream sent a chunk that is not JSON: {data[:200]!r}") from exc
+    if not isinstance(chunk, dict):
+        return None
+    if chunk.get("error"):
+        error = chunk["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise StreamDropped(f"The model's stream reported an error: {message}")
+    return chunk
+
+
+async def _chunk_batches(response: Any) -> AsyncIterator[list[dict[str, Any]]]:
+    """The stream's chunks as plain dicts, in batches: those that arrived in one read.
 
     The SDK sends the request, authenticates and raises typed errors for a refused one; its
-    typed chunk objects, built per chunk, cost more CPU than the rest of a turn together, so
-    the server-sent events are read raw and decoded with orjson.
+    typed chunk objects (and its line decoder) cost more CPU than the rest of a turn, so the
+    server-sent events are split here and decoded with orjson. Chunks that arrived together
+    are handed over together, so their text can go out as one delta.
     """
-    async for line in response.iter_lines():
-        if not line.startswith("data:"):
+    pending = bytearray()
+    async for data in response.iter_bytes():
+        if b"\n" not in data:
+            pending += data
             continue
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise StreamDropped(
-                f"The stream sent a chunk that is not JSON: {data[:200]!r}"
-            ) from exc
-        if isinstance(chunk, dict):
-            if chunk.get("error"):
-                error = chunk["error"]
-                message = error.get("message") if isinstance(error, dict) else str(error)
-                raise StreamDropped(f"The model's stream reported an error: {message}")
-            yield chunk
+        pending += data
+        end = pending.rfind(b"\n")
+        lines = bytes(pending[:end]).split(b"\n")
+        del pending[: end + 1]
+        batch: list[dict[str, Any]] = []
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                if batch:
+                    yield batch
+                return
+            chunk = _chunk(payload)
+            if chunk is not None:
+                batch.append(chunk)
+        if batch:
+            yield batch
+    tail = bytes(pending).strip()
+    if tail.startswith(b"data:") and tail[5:].strip() != b"[DONE]":
+        chunk = _chunk(tail[5:].strip())
+        if chunk is not None:
+            yield [chunk]
+
+
+def _tool_call_delta(calls: dict[int, dict[str, str]], tc: dict[str, Any]) -> ToolCallStart | None:
+    """Adds a streamed piece of a tool call; the start event once its name arrives."""
+    index = tc.get("index", 0)
+    call = calls.get(index)
+    if call is None:
+        call = calls[index] = {"id": tc.get("id") or f"call_{index}", "name": "", "args": ""}
+    function = tc.get("function") or {}
+    call["args"] += function.get("arguments") or ""
+    if function.get("name"):
+        call["name"] += function["name"]
+        return ToolCallStart(call["id"], call["name"])
+    return None
 
 
 async def stream(
@@ -163,30 +202,47 @@ async def stream(
     usage = Usage()
     try:
         async with client.chat.completions.with_streaming_response.create(**request) as response:
-            async for chunk in _chunks(response):
-                if chunk.get("usage"):
-                    usage = _usage(chunk["usage"])
-                for choice in chunk.get("choices") or ():
-                    delta = choice.get("delta") or {}
-                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                    if isinstance(reasoning, str) and reasoning:
-                        yield ReasoningDelta(reasoning)
-                    content = delta.get("content")
-                    if isinstance(content, str) and content:
-                        yield TextDelta(content)
-                    for tc in delta.get("tool_calls") or ():
-                        index = tc.get("index", 0)
-                        call = calls.get(index)
-                        if call is None:
-                            call = {"id": tc.get("id") or f"call_{index}", "name": "", "args": ""}
-                            calls[index] = call
-                        function = tc.get("function") or {}
-                        if function.get("name"):
-                            call["name"] += function["name"]
-                            yield ToolCallStart(call["id"], call["name"])
-                        call["args"] += function.get("arguments") or ""
-                    if choice.get("finish_reason"):
-                        finish = _FINISH.get(choice["finish_reason"], "other")
+            async for batch in _chunk_batches(response):
+                # Text (or reasoning) of consecutive chunks that arrived together becomes one
+                # delta: no chunk waits for another, and a client gets the same text in fewer
+                # events when the model writes faster than the events can go out.
+                texts: list[str] = []
+                reasonings: list[str] = []
+                for chunk in batch:
+                    if chunk.get("usage"):
+                        usage = _usage(chunk["usage"])
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                        if isinstance(reasoning, str) and reasoning:
+                            if texts:
+                                yield TextDelta("".join(texts))
+                                texts = []
+                            reasonings.append(reasoning)
+                        content = delta.get("content")
+                        if isinstance(content, str) and content:
+                            if reasonings:
+                                yield ReasoningDelta("".join(reasonings))
+                                reasonings = []
+                            texts.append(content)
+                        tool_calls = delta.get("tool_calls") or ()
+                        if tool_calls:
+                            if reasonings:
+                                yield ReasoningDelta("".join(reasonings))
+                                reasonings = []
+                            if texts:
+                                yield TextDelta("".join(texts))
+                                texts = []
+                        for tc in tool_calls:
+                            started = _tool_call_delta(calls, tc)
+                            if started is not None:
+                                yield started
+                        if choice.get("finish_reason"):
+                            finish = _FINISH.get(choice["finish_reason"], "other")
+                if reasonings:
+                    yield ReasoningDelta("".join(reasonings))
+                if texts:
+                    yield TextDelta("".join(texts))
     except openai.APIStatusError as exc:
         body = exc.response.text if exc.response is not None else None
         raise status_error(exc.status_code, exc.message, dict(exc.response.headers), body) from exc

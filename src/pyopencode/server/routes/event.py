@@ -31,6 +31,14 @@ def _frame(event_id: str, data: bytes) -> bytes:
     return b"data: " + data + b"\nid: " + event_id.encode() + b"\n\n"
 
 
+def _event_frame(event: Event) -> bytes:
+    return _frame(event.id, event.payload_json())
+
+
+def _global_frame(event: Event) -> bytes:
+    return _frame(event.id, event.global_json())
+
+
 def _server_event(sub: Subscription, kind: str, **properties: object) -> dict[str, object]:
     event_id = ids.ascending("evt")
     sub.mark(event_id)
@@ -68,10 +76,11 @@ async def _stream(
             if event is None:
                 yield server_frame("server.heartbeat")
             else:
-                # Whatever else is already queued goes out in the same write: one send (and one
-                # trip through the middleware) per batch instead of one per event.
-                frames = [_frame(event.id, encode(event))]
-                frames += [_frame(e.id, encode(e)) for e in sub.ready(_BATCH)]
+                # Whatever else is already published goes out in the same write: one send (and
+                # one trip through the middleware) per batch instead of one per event. Frames
+                # are built once per event for all subscribers.
+                frames = [event.encoded(encode)]
+                frames += [e.encoded(encode) for e in sub.ready(_BATCH)]
                 yield b"".join(frames)
     finally:
         # Runs when the client goes away too, so its queue is released at once.
@@ -96,7 +105,7 @@ async def subscribe(
                 lambda e: e.directory == directory and is_public(e), last_event_id
             ),
             state.settings.heartbeat_seconds,
-            Event.payload_json,
+            _event_frame,
             orjson.dumps,
         ),
         media_type="text/event-stream",
@@ -117,7 +126,7 @@ async def global_events(state: AppState, last_event_id: LastEventId = None) -> S
         _stream(
             lambda: bus.subscribe(is_public, last_event_id),
             state.settings.heartbeat_seconds,
-            Event.global_json,
+            _global_frame,
             # Server-level frames belong to no directory; upstream's GlobalEvent requires one.
             lambda payload: orjson.dumps({"directory": "global", "payload": payload}),
         ),

@@ -65,3 +65,37 @@ def test_global_wrapping_carries_directory_and_payload() -> None:
     assert wrapped["directory"] == "/d" and wrapped["project"] == "global"
     assert wrapped["payload"] == {"id": event.id, "type": "session.created", "properties": {"x": 1}}
     assert event.id.startswith("evt_")
+
+
+def test_many_subscribers_each_get_every_event_once_in_order() -> None:
+    """Fan-out reads the shared log: each of 200 subscribers (some slower) gets all 3,000
+    events exactly once, in order, and events published while it was busy come as one batch."""
+
+    async def main() -> None:
+        bus = Bus(max_queue=5000, buffer_size=100)
+        subs = [bus.subscribe() for _ in range(200)]
+        got: list[list[int]] = [[] for _ in subs]
+
+        async def read(i: int) -> None:
+            sub = subs[i]
+            while len(got[i]) < 3000:
+                event = await sub.next(5)
+                assert event is not None
+                batch = [event, *sub.ready(10_000)]
+                got[i] += [e.properties["n"] for e in batch]
+                if i % 10 == 0:
+                    await asyncio.sleep(0.001)  # a slower reader
+
+        readers = [asyncio.ensure_future(read(i)) for i in range(len(subs))]
+        for start in range(0, 3000, 100):
+            bus.publish([_event(n) for n in range(start, start + 100)])
+            await asyncio.sleep(0)
+        await asyncio.wait_for(asyncio.gather(*readers), 30)
+        assert all(g == list(range(3000)) for g in got)
+        # Nobody needs the old events any more: the log shrinks back to its replay size (it
+        # looks at the subscribers again at most every 256 events, so within that of it).
+        for n in range(3000, 3300):
+            bus.publish([_event(n)])
+        assert len(bus._ring) <= 100 + 256
+
+    asyncio.run(main())

@@ -7,6 +7,7 @@ refs, hooks) is never read for writing or touched. The project's `.gitignore` st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -90,22 +91,27 @@ class ShadowRepo:
         async with self._lock:
             await self._stage()
             now = (await self._git("write-tree")).text().strip()
-            out = await self._git("diff", "--no-renames", "--name-only", "-z", since, now)
+        # Two stored trees: no index involved, so other sessions' snapshots need not wait.
+        out = await self._git("diff", "--no-renames", "--name-only", "-z", since, now)
         names = [n for n in out.stdout.decode("utf-8", errors="replace").split("\0") if n]
         return Patch(since, [os.path.join(self.worktree, n) for n in names]), now
 
     async def diff(self, start: str, end: str | None = None) -> list[dict[str, Any]]:
         """Per-file diffs from snapshot `start` to `end` (or the work tree now)."""
-        async with self._lock:
+        # Between two stored trees the shared index is not involved: no lock, so one
+        # session's summary does not hold up every other session's snapshots.
+        async with self._lock if end is None else contextlib.nullcontext():
             if end is None:
                 await self._stage()
                 target = ["--cached", start]
             else:
                 target = [start, end]
             common = ["diff", "--no-renames", "--no-color", "--no-ext-diff", *target]
-            counts = await self._git(*common, "--numstat", "-z")
-            names = await self._git(*common, "--name-status", "-z")
-            raw = await self._git(*common)
+            counts, names, raw = await asyncio.gather(
+                self._git(*common, "--numstat", "-z"),
+                self._git(*common, "--name-status", "-z"),
+                self._git(*common),
+            )
         lines = numstat(counts)
         chunks = split_patches(raw.text())
         diffs: list[dict[str, Any]] = []

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+# pytest-xdist: whole modules (or groups of them) per worker, slow ones first.
+from tests.parallel import order_for_workers, pytest_xdist_make_scheduler  # noqa: F401
 from tests.serverproc import RunningServer
 
 
@@ -67,3 +69,8 @@ def server(server_factory: Callable[..., RunningServer]) -> RunningServer:
 
 # The official JS SDK, installed once per run for every test that drives it.
 from tests.jssdk import js_sdk  # noqa: E402,F401
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # only on xdist workers; a plain run keeps its order
+        order_for_workers(items)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.serverproc import RunningServer
 
@@ -48,6 +49,7 @@ def _load(
                 time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     (tmp_path / "work").mkdir()
     server = RunningServer(data_dir=tmp_path / "data", cwd=tmp_path / "work")

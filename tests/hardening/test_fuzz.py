@@ -151,6 +151,7 @@ def _unexplained(failures: list[tuple[str, str, str]]) -> list[str]:
     return bad
 
 
+@pytest.mark.slow
 def test_fuzz_our_own_schema(fuzzed: RunningServer, tmp_path: Path) -> None:
     args = ["-n", "5", "--phases", "examples,coverage,fuzzing"]
     doc = httpx.get(f"{fuzzed.url}/doc", auth=AUTH, timeout=10).json()
@@ -164,6 +165,7 @@ def test_fuzz_our_own_schema(fuzzed: RunningServer, tmp_path: Path) -> None:
     assert httpx.get(f"{fuzzed.url}/global/health", auth=AUTH).status_code == 200
 
 
+@pytest.mark.slow
 def test_fuzz_upstream_schema_on_our_operations(fuzzed: RunningServer, tmp_path: Path) -> None:
     if not SPEC.is_file():
         pytest.skip(f"reference spec not found at {SPEC}")

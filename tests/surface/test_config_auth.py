@@ -50,6 +50,23 @@ def started(
     yield server_factory(env=home)
 
 
+@pytest.fixture(scope="module")
+def shared_started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server, in its own XDG home, for the bad-patch cases: each case rewrites the file it
+    checks, and a refused patch changes nothing, so the cases need no server each."""
+    base = tmp_path_factory.mktemp("config")
+    env = {}
+    for name in ("CONFIG", "DATA", "STATE"):
+        path = base / f"xdg-{name.lower()}"
+        path.mkdir()
+        env[f"XDG_{name}_HOME"] = str(path)
+    (base / "work").mkdir()
+    server = RunningServer(data_dir=base / "data", cwd=base / "work", env=env).start()
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.stop()
+
+
 def test_patch_config_keeps_jsonc_comments(started: RunningServer) -> None:
     path = started.cwd / "opencode.jsonc"
     path.write_text(JSONC)
@@ -80,10 +97,10 @@ def test_patch_config_creates_opencode_json(started: RunningServer) -> None:
     "body",
     [{"nope": 1}, {"model": 5}, {"share": "sometimes"}, [1], {"agent": "x"}, {"snapshot": 1}],
 )
-def test_bad_config_patch_changes_nothing(started: RunningServer, body: Any) -> None:
-    path = started.cwd / "opencode.jsonc"
+def test_bad_config_patch_changes_nothing(shared_started: RunningServer, body: Any) -> None:
+    path = shared_started.cwd / "opencode.jsonc"
     path.write_text(JSONC)
-    c = httpx.Client(base_url=started.url, timeout=10)
+    c = httpx.Client(base_url=shared_started.url, timeout=10)
     r = c.patch("/config", json=body)
     assert r.status_code == 400, r.text
     _valid("/config", "patch", 400, r.json())

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -50,6 +50,28 @@ async def _read_until(ws: Any, needle: str, timeout: float = 10.0) -> str:
 
 def _ws_url(server: RunningServer, path: str) -> str:
     return server.url.replace("http://", "ws://") + path
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server for the bad-input cases: starting one per case cost seconds each."""
+    base = tmp_path_factory.mktemp("pty")
+    (base / "work").mkdir()
+    server = RunningServer(data_dir=base / "data", cwd=base / "work").start()
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.stop()
+
+
+@pytest.fixture
+def no_terminals(shared_server: RunningServer) -> Iterator[RunningServer]:
+    """The shared server with no terminal open, as a fresh one has; whatever a test opened is
+    removed after it, pass or fail, so the next case starts from nothing too."""
+    with httpx.Client(base_url=shared_server.url, timeout=10) as c:
+        assert c.get("/pty").json() == []
+        yield shared_server
+        for terminal in c.get("/pty").json():
+            assert c.delete(f"/pty/{terminal['id']}").status_code == 200
 
 
 def test_terminal_lifecycle(server: RunningServer) -> None:
@@ -165,9 +187,9 @@ def test_exit_is_reported(server: RunningServer) -> None:
     ],
 )
 def test_bad_input_changes_nothing(
-    server: RunningServer, method: str, path: str, body: Any, status: int
+    no_terminals: RunningServer, method: str, path: str, body: Any, status: int
 ) -> None:
-    c = httpx.Client(base_url=server.url, timeout=10)
+    c = httpx.Client(base_url=no_terminals.url, timeout=10)
     existing = c.post("/pty", json={"command": "/bin/sh", "title": "keep"}).json()
     path = path.replace("{id}", existing["id"])
     r = c.request(method, path, json=body)

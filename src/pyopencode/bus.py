@@ -198,7 +198,8 @@ class Bus:
         buffer_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.max_queue = max(1, max_queue)
-        self.max_queue_bytes = max(0, max_queue_bytes)
+        # 0 means no byte cap, as before the shared log.
+        self.max_queue_bytes = max_queue_bytes if max_queue_bytes > 0 else 1 << 62
         self.buffer_size = max(0, buffer_size)
         self.buffer_bytes = max(0, buffer_bytes)
         self._subscribers: set[Subscription] = set()

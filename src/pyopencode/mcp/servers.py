@@ -7,14 +7,18 @@ import contextlib
 import logging
 import os
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyopencode import config as config_loader
 from pyopencode.bus import Bus, Event
 from pyopencode.errors import OpencodeError
-from pyopencode.mcp import oauth
-from pyopencode.mcp.client import Connection, describe
 from pyopencode.mcp.config import InvalidEntry, LocalConfig, RemoteConfig, parse, section
+
+if TYPE_CHECKING:
+    # The SDK takes about 0.4 s to import: only a server that has MCP servers configured
+    # pays for it (see `_sdk`), not every start-up.
+    from pyopencode.mcp import oauth
+    from pyopencode.mcp.client import Connection
 
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -123,6 +127,9 @@ class Servers:
             self.idle[name] = {"status": "disabled"}
 
     async def _connect(self, name: str, flow: oauth.Flow | None = None) -> None:
+        from pyopencode.mcp import oauth
+        from pyopencode.mcp.client import Connection, describe
+
         config = self.configs[name]
         auth = None
         if isinstance(config, RemoteConfig) and config.oauth is not False:
@@ -154,6 +161,8 @@ class Servers:
         self._oauth_config(name)
         await self.disconnect(name, missing_ok=True)
         self.idle.pop(name, None)
+        from pyopencode.mcp import oauth
+
         flow = self.flows[name] = oauth.Flow()
         connecting = asyncio.get_running_loop().create_task(self._connect(name, flow))
         flow.task = connecting

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from mcp import types
+from typing import TYPE_CHECKING, Any
 
 from pyopencode import ids
-from pyopencode.mcp.client import Connection
 from pyopencode.tool.base import Tool, ToolContext, ToolError, ToolResult, truncate
+
+if TYPE_CHECKING:
+    from mcp import types
+
+    from pyopencode.mcp.client import Connection
 
 Json = dict[str, Any]
 
@@ -41,6 +43,8 @@ class McpTool(Tool):
         self.parameters = _schema(tool)
 
     async def run(self, args: Json, ctx: ToolContext) -> ToolResult:
+        from mcp import types
+
         # Upstream asks under the tool's own id, for any input.
         await ctx.ask(self.name, ["*"], {})
         try:

@@ -150,27 +150,28 @@ class Subscription:
 
     async def next(self, timeout: float) -> Event | None:
         """The next event, or None when `timeout` passes with nothing to send."""
-        found = self.ready(1)
-        if found:
-            return found[0]
-        if self.closed:
-            raise StopAsyncIteration
-        # Only an idle subscriber waits, on one timer; a busy one never pays for it.
         loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        self._bus.waiting(self)
-        timer = loop.call_later(timeout, _expire, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
-        found = self.ready(1)
-        if found:
-            return found[0]
-        if self.closed:
-            raise StopAsyncIteration
-        return None
+        deadline = loop.time() + timeout
+        while True:
+            found = self.ready(1)
+            if found:
+                return found[0]
+            if self.closed:
+                raise StopAsyncIteration
+            # Woken by events it does not accept (another directory's), it waits on for the
+            # rest of its time: None means a quiet `timeout`, and the stream sends a heartbeat.
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            # Only an idle subscriber waits, on one timer; a busy one never pays for it.
+            waiter = self._waiter = loop.create_future()
+            self._bus.waiting(self)
+            timer = loop.call_later(remaining, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:

@@ -99,3 +99,21 @@ def test_many_subscribers_each_get_every_event_once_in_order() -> None:
         assert len(bus._ring) <= 100 + 256
 
     asyncio.run(main())
+
+
+def test_other_directories_events_do_not_end_the_wait_early() -> None:
+    """A wait ends with an event it accepts or with its timeout (a heartbeat), never because
+    another directory's events woke it."""
+
+    async def main() -> None:
+        bus = Bus()
+        sub = bus.subscribe(lambda e: e.directory == "/b")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, bus.publish, [_event(1, "/a")])
+        loop.call_later(0.2, bus.publish, [_event(2, "/b")])
+        started = loop.time()
+        event = await sub.next(5)
+        assert event is not None and event.properties["n"] == 2
+        assert loop.time() - started >= 0.15
+
+    asyncio.run(main())

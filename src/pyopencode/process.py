@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
@@ -102,16 +103,17 @@ class Child:
         return self._popen.returncode
 
     def _attach(self, limit: int) -> None:
+        self.stdout = self._stream(self._popen.stdout, limit)
+        self.stderr = self._stream(self._popen.stderr, limit)
+        self._popen.stdout = self._popen.stderr = None
+
+    def _stream(self, pipe: IO[bytes] | None, limit: int) -> asyncio.StreamReader | None:
+        if pipe is None:
+            return None
         loop = asyncio.get_running_loop()
-        popen = self._popen
-        if popen.stdout is not None:
-            self.stdout = asyncio.StreamReader(limit=limit, loop=loop)
-            self._pipes.append(_PipeReader(loop, _own(popen.stdout), self.stdout))
-            popen.stdout = None
-        if popen.stderr is not None:
-            self.stderr = asyncio.StreamReader(limit=limit, loop=loop)
-            self._pipes.append(_PipeReader(loop, _own(popen.stderr), self.stderr))
-            popen.stderr = None
+        reader = asyncio.StreamReader(limit=limit, loop=loop)
+        self._pipes.append(_PipeReader(loop, _own(pipe), reader))
+        return reader
 
     def close(self) -> None:
         """Stop reading and release the pipes (also done when they reach their end)."""
@@ -139,15 +141,11 @@ class Child:
         await self.wait()
         return out, err
 
-    def send_signal(self, sig: int) -> None:
-        if self._popen.returncode is None:
-            os.kill(self.pid, sig)
-
     def kill(self) -> None:
         """SIGKILL; ProcessLookupError once it has been reaped, as asyncio's Process."""
         if self._popen.returncode is not None:
             raise ProcessLookupError(self.pid)
-        os.kill(self.pid, 9)
+        os.kill(self.pid, signal.SIGKILL)
 
 
 def _abandon(spawning: asyncio.Future[subprocess.Popen[bytes]]) -> None:

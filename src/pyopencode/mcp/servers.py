@@ -15,8 +15,8 @@ from pyopencode.errors import OpencodeError
 from pyopencode.mcp.config import InvalidEntry, LocalConfig, RemoteConfig, parse, section
 
 if TYPE_CHECKING:
-    # The SDK takes about 0.4 s to import: only a server that has MCP servers configured
-    # pays for it (see `_sdk`), not every start-up.
+    # The SDK takes about 0.4 s to import: it is imported where a server first connects
+    # (`_connect`, `auth_start`), so only an instance with MCP servers configured pays for it.
     from pyopencode.mcp import oauth
     from pyopencode.mcp.client import Connection
 

@@ -73,7 +73,7 @@ async def stream(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]],
 ) -> AsyncIterator[StreamEvent]:
-    client = client_for(anthropic.AsyncAnthropic, model, anthropic.AsyncAnthropic)
+    client = client_for(anthropic.AsyncAnthropic, anthropic.DefaultAioHttpClient, model)
     # Plain JSON already: sent as `extra_body`, past the SDK's per-field transform of typed
     # params, which walked the whole history on every step (see provider/openai.py).
     payload: dict[str, Any] = {"messages": _messages(messages)}

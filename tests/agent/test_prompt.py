@@ -124,6 +124,18 @@ def test_write_read_answer(
         if e["type"] == "message.part.updated" and e["properties"]["part"]["type"] == "text"
     ][-1]
     assert final_text["text"] == "The file says hello agent." and "end" in final_text["time"]
+    # Each text (or reasoning) part is announced before its first delta, and no later
+    # announcement (the store's, say) takes its text back to less than the deltas made it.
+    shown: dict[str, str] = {}
+    for e in events:
+        props = e["properties"]
+        if e["type"] == "message.part.updated" and props["part"]["type"] in ("text", "reasoning"):
+            part = props["part"]
+            assert part["text"].startswith(shown.get(part["id"], "")), "text went backwards"
+            shown[part["id"]] = part["text"]
+        elif e["type"] == "message.part.delta":
+            assert props["partID"] in shown, "a delta for a part no client knows of yet"
+            shown[props["partID"]] += props["delta"]
 
 
 def test_task_runs_a_subagent_in_a_child_session(

@@ -20,6 +20,7 @@ from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
 from pyopencode.provider import ResolvedModel
+from pyopencode.provider.bursts import bursts, merged
 from pyopencode.session.service import SessionService
 from pyopencode.snapshot import service as snapshots
 from pyopencode.snapshot.shadow import ShadowRepo
@@ -166,11 +167,36 @@ class Loop:
         self._snapshots: list[str] = []
         self._shadow: ShadowRepo | None = None
         self._next_start: str | None = None
+        # Writes of parts announced ahead of their row (see _announce), by part id.
+        self._announced: dict[str, asyncio.Future[Json]] = {}
 
     # --- writes
     # Copies: the store's events hold what they are given, and these dicts keep changing.
     async def _save_part(self, part: Json) -> None:
+        announced = self._announced.pop(part["id"], None)
+        if announced is not None:
+            # Its first row is written before this one; on PostgreSQL writes run side by
+            # side, and the empty first row must not land over the finished part.
+            await announced
         await self.rt.sessions.update_part(orjson.loads(orjson.dumps(part)))
+
+    def _announce(self, part: Json) -> None:
+        """Publishes a new text or reasoning part now, and writes its row behind the deltas.
+
+        Its deltas may then go out at once instead of one durable write later: that write is
+        most of the time between a model's first words and a client seeing them. Durability
+        is promised for the finished part, which `_save_part` writes after this one.
+        """
+        copy = orjson.loads(orjson.dumps(part))
+        self.rt.emit(
+            self.sid,
+            "message.part.updated",
+            {"sessionID": self.sid, "part": copy, "time": now_ms()},
+        )
+        write = asyncio.ensure_future(self.rt.sessions.update_part(copy, announce=False))
+        # An error is raised where the part is saved next; one that never is stays quiet.
+        write.add_done_callback(_quiet)
+        self._announced[part["id"]] = write
 
     async def _save_message(self) -> None:
         assert self.turn.assistant is not None
@@ -352,24 +378,31 @@ class Loop:
         tuning = {k: v for k, v in tuning.items() if v is not None}
         if tuning:
             model = dataclasses.replace(model, options={**model.options, **tuning})
-        async for event in provider.stream(model, system, conv, specs):
-            if isinstance(event, provider.TextDelta | provider.ReasoningDelta):
-                kind = "text" if isinstance(event, provider.TextDelta) else "reasoning"
-                await self._delta(kind, event.text)
-            elif isinstance(event, provider.ToolCallStart):
-                await self._close_segments()
-                await self._tool_part(event.id, event.name)
-            elif isinstance(event, provider.ToolCallEnd):
-                await self._close_segments()
-                part = self.turn.open_parts.get(event.id) or await self._tool_part(
-                    event.id, event.name
-                )
-                part["state"] = {"status": "pending", "input": event.input, "raw": event.raw}
-                calls.append(event)
-            elif isinstance(event, provider.Finish):
-                await self._close_segments()
-                finish, usage = event.reason, event.usage
+        # Whatever the model sent while this turn was busy is handled, and sent on, as one.
+        async for burst in bursts(provider.stream(model, system, conv, specs)):
+            for event in merged(burst):
+                await self._on_stream_event(event, calls)
+                if isinstance(event, provider.Finish):
+                    finish, usage = event.reason, event.usage
         return finish, usage, calls
+
+    async def _on_stream_event(
+        self, event: provider.StreamEvent, calls: list[provider.ToolCallEnd]
+    ) -> None:
+        if isinstance(event, provider.TextDelta | provider.ReasoningDelta):
+            await self._delta(
+                "text" if isinstance(event, provider.TextDelta) else "reasoning", event.text
+            )
+        elif isinstance(event, provider.ToolCallStart):
+            await self._close_segments()
+            await self._tool_part(event.id, event.name)
+        elif isinstance(event, provider.ToolCallEnd):
+            await self._close_segments()
+            part = self.turn.open_parts.get(event.id) or await self._tool_part(event.id, event.name)
+            part["state"] = {"status": "pending", "input": event.input, "raw": event.raw}
+            calls.append(event)
+        elif isinstance(event, provider.Finish):
+            await self._close_segments()
 
     async def _delta(self, kind: str, text: str) -> None:
         other = "reasoning" if kind == "text" else "text"
@@ -379,7 +412,7 @@ class Loop:
         if part is None:
             part = self._part(kind, text="", time={"start": now_ms()})
             self.turn.open_parts[kind] = part
-            await self._save_part(part)
+            self._announce(part)
         part["text"] += text
         # Deltas are ephemeral: the full part is stored when its segment ends.
         self.rt.emit(
@@ -525,3 +558,8 @@ class Loop:
         with contextlib.suppress(NotFoundError):
             return await self.rt.sessions.message(self.sid, self.turn.assistant["id"])
         return None
+
+
+def _quiet(write: asyncio.Future[Any]) -> None:
+    if not write.cancelled():
+        write.exception()

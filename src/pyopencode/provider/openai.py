@@ -124,42 +124,35 @@ def _chunk(data: bytes) -> dict[str, Any] | None:
     return chunk
 
 
-async def _chunk_batches(response: Any) -> AsyncIterator[list[dict[str, Any]]]:
-    """The stream's chunks as plain dicts, in batches: those that arrived in one read.
+async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
+    """The stream's chunks as plain dicts.
 
     The SDK sends the request, authenticates and raises typed errors for a refused one; its
     typed chunk objects (and its line decoder) cost more CPU than the rest of a turn, so the
-    server-sent events are split here and decoded with orjson. Chunks that arrived together
-    are handed over together, so their text can go out as one delta.
+    server-sent events are split here and decoded with orjson.
     """
     pending = bytearray()
     async for data in response.iter_bytes():
-        if b"\n" not in data:
-            pending += data
-            continue
         pending += data
         end = pending.rfind(b"\n")
+        if end < 0:
+            continue
         lines = bytes(pending[:end]).split(b"\n")
         del pending[: end + 1]
-        batch: list[dict[str, Any]] = []
         for line in lines:
             if not line.startswith(b"data:"):
                 continue
             payload = line[5:].strip()
             if payload == b"[DONE]":
-                if batch:
-                    yield batch
                 return
             chunk = _chunk(payload)
             if chunk is not None:
-                batch.append(chunk)
-        if batch:
-            yield batch
+                yield chunk
     tail = bytes(pending).strip()
     if tail.startswith(b"data:") and tail[5:].strip() != b"[DONE]":
         chunk = _chunk(tail[5:].strip())
         if chunk is not None:
-            yield [chunk]
+            yield chunk
 
 
 def _tool_call_delta(calls: dict[int, dict[str, str]], tc: dict[str, Any]) -> ToolCallStart | None:
@@ -182,7 +175,7 @@ async def stream(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]],
 ) -> AsyncIterator[StreamEvent]:
-    client = client_for(openai.AsyncOpenAI, model, openai.AsyncOpenAI)
+    client = client_for(openai.AsyncOpenAI, openai.DefaultAioHttpClient, model)
     # The conversation goes in `extra_body`, which the SDK sends as given: it is plain JSON
     # already, and the SDK's per-field transform of typed params walked every message of the
     # history on every step (a tenth of a turn's CPU).
@@ -202,47 +195,23 @@ async def stream(
     usage = Usage()
     try:
         async with client.chat.completions.with_streaming_response.create(**request) as response:
-            async for batch in _chunk_batches(response):
-                # Text (or reasoning) of consecutive chunks that arrived together becomes one
-                # delta: no chunk waits for another, and a client gets the same text in fewer
-                # events when the model writes faster than the events can go out.
-                texts: list[str] = []
-                reasonings: list[str] = []
-                for chunk in batch:
-                    if chunk.get("usage"):
-                        usage = _usage(chunk["usage"])
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                        if isinstance(reasoning, str) and reasoning:
-                            if texts:
-                                yield TextDelta("".join(texts))
-                                texts = []
-                            reasonings.append(reasoning)
-                        content = delta.get("content")
-                        if isinstance(content, str) and content:
-                            if reasonings:
-                                yield ReasoningDelta("".join(reasonings))
-                                reasonings = []
-                            texts.append(content)
-                        tool_calls = delta.get("tool_calls") or ()
-                        if tool_calls:
-                            if reasonings:
-                                yield ReasoningDelta("".join(reasonings))
-                                reasonings = []
-                            if texts:
-                                yield TextDelta("".join(texts))
-                                texts = []
-                        for tc in tool_calls:
-                            started = _tool_call_delta(calls, tc)
-                            if started is not None:
-                                yield started
-                        if choice.get("finish_reason"):
-                            finish = _FINISH.get(choice["finish_reason"], "other")
-                if reasonings:
-                    yield ReasoningDelta("".join(reasonings))
-                if texts:
-                    yield TextDelta("".join(texts))
+            async for chunk in _chunks(response):
+                if chunk.get("usage"):
+                    usage = _usage(chunk["usage"])
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                    if isinstance(reasoning, str) and reasoning:
+                        yield ReasoningDelta(reasoning)
+                    content = delta.get("content")
+                    if isinstance(content, str) and content:
+                        yield TextDelta(content)
+                    for tc in delta.get("tool_calls") or ():
+                        started = _tool_call_delta(calls, tc)
+                        if started is not None:
+                            yield started
+                    if choice.get("finish_reason"):
+                        finish = _FINISH.get(choice["finish_reason"], "other")
     except openai.APIStatusError as exc:
         body = exc.response.text if exc.response is not None else None
         raise status_error(exc.status_code, exc.message, dict(exc.response.headers), body) from exc

@@ -346,7 +346,8 @@ class SessionService:
 
         await self.store.write(write, NotFoundError.session(session_id), frees=True)
 
-    async def update_part(self, part: Json) -> Json:
+    async def update_part(self, part: Json, announce: bool = True) -> Json:
+        """Stores `part`; `announce=False` when its `message.part.updated` already went out."""
         row = (part["id"], part["messageID"], part["sessionID"], _dumps(part))
         missing = NotFoundError(f"Message not found: {part['messageID']}")
 
@@ -356,7 +357,7 @@ class SessionService:
                 raise missing
             if not await rows.upsert_parts(tx, part["messageID"], [row]):
                 raise BadRequestError("part belongs to another message", field="id")
-            return part, [events.part_updated(part, place)]
+            return part, [events.part_updated(part, place)] if announce else []
 
         return await self.store.write(write, missing)
 

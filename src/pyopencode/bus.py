@@ -213,9 +213,8 @@ class Bus:
         # Ids of heartbeats and other frames that carry no event; bounded, oldest dropped.
         self._marks: OrderedDict[str, int] = OrderedDict()
         self._max_marks = max(1024, 4 * self.buffer_size)
-        # Subscribers waiting for the next event, woken once per loop turn, not per event.
+        # Subscribers waiting for the next event; a publish wakes them and empties the set.
         self._waiting: set[Subscription] = set()
-        self._wake_scheduled = False
         # No subscriber is behind these (a lower bound, as cursors only move forward): until
         # the log passes them, no cap check or trim needs to look at the subscribers.
         self._min_cursor = 0
@@ -346,16 +345,12 @@ class Bus:
         if not published:
             return
         self._enforce()
-        if self._waiting and not self._wake_scheduled:
-            # Everything published before the loop comes round goes out in one wake-up.
-            self._wake_scheduled = True
-            asyncio.get_running_loop().call_soon(self._wake)
-
-    def _wake(self) -> None:
-        self._wake_scheduled = False
-        waiting, self._waiting = self._waiting, set()
-        for sub in waiting:
-            sub.wake()
+        if self._waiting:
+            # A woken subscriber runs on the loop's next turn and takes everything published
+            # by then, so one wake-up per turn serves any number of events.
+            waiting, self._waiting = self._waiting, set()
+            for sub in waiting:
+                sub.wake()
 
     def close_all(self) -> None:
         for sub in list(self._subscribers):

@@ -1,9 +1,11 @@
-"""Child processes for the event loop: started from a worker thread, read through its pipes.
+"""Child processes for the event loop: spawned with vfork on the loop, read through pipes.
 
 `asyncio.create_subprocess_exec` under uvloop forks the whole server on the event loop thread:
-measured at about 2.4 ms of loop CPU (7.7 ms wall) per `git --version` with 300 MB resident,
-against 0.3 ms for `subprocess.Popen` (which uses vfork) from a thread. An agent step runs
-several git commands for its snapshots, so every session's stream stalled behind them.
+measured at about 2.4 ms of loop CPU (7.7 ms wall) per `git --version` with 300 MB resident.
+`subprocess.Popen` uses vfork: 0.25 ms with 150 MB resident. It runs on the loop thread itself:
+from a worker thread the same spawn took 36 ms while the loop was busy, and each hand-over of
+the GIL between them could hold the loop up to 5 ms, so every session's stream stalled behind
+the snapshots' git runs.
 `Child` offers the part of `asyncio.subprocess.Process` that callers use. Its pipes are read
 with `add_reader` on file descriptors it owns and closes exactly once: uvloop's pipe transports
 close a descriptor behind the file object that holds it, which then closes the same number
@@ -19,16 +21,12 @@ import signal
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
 STDOUT = subprocess.STDOUT
 _LIMIT = 2**16
-# Spawning takes well under a millisecond; its own pool keeps it from queueing behind the
-# default executor's file reads.
-_spawner = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pyopencode-spawn")
 
 
 class _PipeReader:
@@ -148,18 +146,6 @@ class Child:
         os.kill(self.pid, signal.SIGKILL)
 
 
-def _abandon(spawning: asyncio.Future[subprocess.Popen[bytes]]) -> None:
-    if spawning.cancelled() or spawning.exception() is not None:
-        return
-    popen = spawning.result()
-    with contextlib.suppress(ProcessLookupError):
-        popen.kill()
-    for pipe in (popen.stdin, popen.stdout, popen.stderr):
-        if pipe is not None:
-            pipe.close()
-    _spawner.submit(popen.wait)
-
-
 def _exit_future(popen: subprocess.Popen[bytes]) -> asyncio.Future[int]:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[int] = loop.create_future()
@@ -238,7 +224,6 @@ async def _start(
     start_new_session: bool,
     limit: int,
 ) -> Child:
-    loop = asyncio.get_running_loop()
     options: dict[str, Any] = {
         "shell": use_shell,
         "cwd": cwd,
@@ -249,13 +234,7 @@ async def _start(
         "start_new_session": start_new_session,
         "bufsize": 0,
     }
-    spawning = loop.run_in_executor(_spawner, lambda: subprocess.Popen(args, **options))
-    try:
-        popen = await asyncio.shield(spawning)
-    except asyncio.CancelledError:
-        # The caller gave up while the process was starting: it must not run on unowned.
-        spawning.add_done_callback(_abandon)
-        raise
+    popen = subprocess.Popen(args, **options)
     child = Child(popen)
     child._attach(limit)
     if input is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 from pyopencode.snapshot import Patch, ShadowRepo
@@ -116,3 +117,48 @@ def test_revert_ignores_paths_outside_the_worktree(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert outside.read_text() == "keep"
+
+
+def test_diff_in_one_git_run_matches_three(tmp_path: Path) -> None:
+    """The summary's single `--raw --numstat --patch` run gives what three runs gave: each
+    file's status, line counts and its own patch, for odd names and binary files too."""
+    repo = make_repo(tmp_path / "repo")
+    shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
+
+    async def scenario() -> None:
+        first = await shadow.track()
+        (repo / "a.txt").write_text("one\ntwo\nthree\nfour\n")
+        (repo / "tab\tand space é.txt").write_text("x\ny\n")
+        (repo / "blob.bin").write_bytes(b"\0\1\2" * 50)
+        (repo / "src" / "main.py").unlink()
+        _, second = await shadow.patch(first)
+        got = {d["file"]: d for d in await shadow.diff(first, second)}
+
+        def run(*args: str) -> str:
+            # Paths in the patch text as they are (é, not \303\251), as -z gives them.
+            git = ["git", "-c", "core.quotePath=false", "--git-dir", shadow.git_dir]
+            return subprocess.run(
+                [*git, "diff", "--no-renames", *args],
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout
+
+        common = [first, second]
+        statuses = run(*common, "--name-status", "-z").split("\0")
+        expected_status = dict(zip(statuses[1::2], statuses[0::2], strict=False))
+        numstats = [r.split("\t", 2) for r in run(*common, "--numstat", "-z").split("\0") if r]
+        assert set(got) == set(expected_status) == {n for _, _, n in numstats}
+        letters = {"A": "added", "D": "deleted", "M": "modified"}
+        for added, removed, name in numstats:
+            d = got[name]
+            assert d["status"] == letters[expected_status[name]]
+            assert (d["additions"], d["deletions"]) == (
+                int(added) if added.isdigit() else 0,
+                int(removed) if removed.isdigit() else 0,
+            )
+            assert d["patch"] == run(*common, "--", name), name
+        assert got["a.txt"]["additions"] == 4 and got["blob.bin"]["additions"] == 0
+        assert "Binary files" in got["blob.bin"]["patch"]
+
+    asyncio.run(scenario())

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pyopencode.file.git import Result, git
-from pyopencode.file.status import name_status, numstat, split_patches
+from pyopencode.file.status import raw_numstat_patch
 
 _STATUS = {"A": "added", "D": "deleted", "M": "modified", "T": "modified"}
 # Snapshots of one project are serialised: they share the shadow index.
@@ -106,27 +106,27 @@ class ShadowRepo:
                 target = ["--cached", start]
             else:
                 target = [start, end]
-            common = ["diff", "--no-renames", "--no-color", "--no-ext-diff", *target]
-            counts, names, raw = await asyncio.gather(
-                self._git(*common, "--numstat", "-z"),
-                self._git(*common, "--name-status", "-z"),
-                self._git(*common),
+            out = await self._git(
+                "diff",
+                "--no-renames",
+                "--no-color",
+                "--no-ext-diff",
+                *target,
+                "--raw",
+                "--numstat",
+                "--patch",
+                "-z",
             )
-        lines = numstat(counts)
-        chunks = split_patches(raw.text())
-        diffs: list[dict[str, Any]] = []
-        for i, (letter, name) in enumerate(name_status(names)):
-            added, removed = lines.get(name, (0, 0))
-            diffs.append(
-                {
-                    "file": name,
-                    "patch": chunks[i] if i < len(chunks) else "",
-                    "additions": added,
-                    "deletions": removed,
-                    "status": _STATUS.get(letter[:1], "modified"),
-                }
-            )
-        return diffs
+        return [
+            {
+                "file": name,
+                "patch": patch,
+                "additions": added,
+                "deletions": removed,
+                "status": _STATUS.get(letter[:1], "modified"),
+            }
+            for letter, name, added, removed, patch in raw_numstat_patch(out)
+        ]
 
     async def restore(self, snapshot: str) -> None:
         """Put every file recorded in `snapshot` back as it was, and remove files created

@@ -92,10 +92,12 @@ class FanoutResult:
     elapsed_s: float
     events_delivered: int
     events_per_s: float
-    deltas_expected: int  # stamped chunks the model sent for prompts that succeeded
-    deltas_max: int  # message.part.delta events the most complete subscriber got
-    subscribers_short: int  # subscribers that got fewer deltas than that: events were dropped
-    deltas_dropped: int
+    chunks_delivered: int  # stamped chunks in delta events, summed over subscribers
+    chunks_per_s: float
+    chunks_expected: int  # stamped chunks the model sent for prompts that succeeded
+    chunks_max: int  # chunks the most complete subscriber got in delta events
+    subscribers_short: int  # subscribers that got fewer chunks than that: some were dropped
+    chunks_dropped: int
     lag_samples: int
     lag_p50_ms: float
     lag_p99_ms: float
@@ -135,11 +137,16 @@ class StampCollector:
 
 
 class CountingSubscriber:
-    """One of many cheap subscribers: counts events and deltas, samples the oldest delta's lag."""
+    """One of many cheap subscribers: counts events and the chunks their deltas carry, and
+    samples the oldest chunk's lag in each read.
+
+    Chunks, not delta events, are what must all arrive: a server may send the chunks that
+    reached it together as one delta (pyopencode does), another one delta per chunk.
+    """
 
     def __init__(self) -> None:
         self.events = 0
-        self.deltas = 0
+        self.chunks = 0
         self.lags_ms: list[float] = []
         self._tail = b""
         self.last_arrival = perf_counter()
@@ -153,17 +160,20 @@ class CountingSubscriber:
             self._tail = data
             return
         self._tail = data[cut + 2 :]
-        self.events += data.count(b"\n\n", 0, cut + 2)
-        deltas = data.count(_DELTA, 0, cut)
-        if deltas:
-            self.deltas += deltas
-            # The first delta in this read waited longest: its lag bounds the others'.
-            at = data.find(_DELTA, 0, cut)
-            start = data.rfind(b"\n", 0, at) + 1
-            end = data.find(b"\n", at)
-            match = STAMP.search(data, start, end if end >= 0 else cut)
-            if match:
-                self.lags_ms.append((arrived - int(match.group(1))) / 1000.0)
+        frames = data[:cut].split(b"\n\n")
+        self.events += len(frames)
+        first = True
+        for frame in frames:
+            if _DELTA not in frame:
+                continue
+            # Every stamp is "~<time>.<sequence>~" and the bench's text has no other "~".
+            self.chunks += frame.count(b"~") // 2
+            if first:
+                first = False
+                # The first delta in this read waited longest: its lag bounds the others'.
+                match = STAMP.search(frame)
+                if match:
+                    self.lags_ms.append((arrived - int(match.group(1))) / 1000.0)
 
 
 class ProcSampler:
@@ -418,6 +428,7 @@ async def run_fanout(
                     progress.advance(task)
 
             events0 = sum(r.events for r in readers)
+            chunks0 = sum(r.chunks for r in readers)
             client0 = process_time()
             start_t = perf_counter()
             latencies, errors = await _prompt_sessions(client, ids, 1, tag, advance)
@@ -426,7 +437,7 @@ async def run_fanout(
             def last() -> float:
                 return max(r.last_arrival for r in readers)
 
-            await _drain(last, lambda: min(r.deltas for r in readers) >= expected, drain_s)
+            await _drain(last, lambda: min(r.chunks for r in readers) >= expected, drain_s)
             elapsed = max(last(), start_t) - start_t
             client_cpu = (process_time() - client0) / elapsed if elapsed > 0 else 0.0
         finally:
@@ -434,7 +445,8 @@ async def run_fanout(
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     delivered = sum(r.events for r in readers) - events0
-    most = max((r.deltas for r in readers), default=0)
+    chunks = sum(r.chunks for r in readers) - chunks0
+    most = max((r.chunks for r in readers), default=0)
     lags = sorted(lag for r in readers for lag in r.lags_ms)
     return FanoutResult(
         label=label,
@@ -446,10 +458,12 @@ async def run_fanout(
         elapsed_s=elapsed,
         events_delivered=delivered,
         events_per_s=delivered / elapsed if elapsed > 0 else 0.0,
-        deltas_expected=expected,
-        deltas_max=most,
-        subscribers_short=sum(1 for r in readers if r.deltas < most),
-        deltas_dropped=sum(most - r.deltas for r in readers),
+        chunks_delivered=chunks,
+        chunks_per_s=chunks / elapsed if elapsed > 0 else 0.0,
+        chunks_expected=expected,
+        chunks_max=most,
+        subscribers_short=sum(1 for r in readers if r.chunks < most),
+        chunks_dropped=sum(most - r.chunks for r in readers),
         lag_samples=len(lags),
         lag_p50_ms=percentile(lags, 50),
         lag_p99_ms=percentile(lags, 99),

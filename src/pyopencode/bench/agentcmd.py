@@ -158,8 +158,8 @@ def _show_fanout(r: dict[str, Any]) -> None:
     style = "red" if r["errors"] or r["subscribers_short"] or r["subscriber_errors"] else "green"
     console.print(
         f"  [{style}]{escape(r['label']):>10}[/] fan-out x{r['subscribers']}"
-        f" {r['events_per_s']:10,.0f} events/s  lag p50 {r['lag_p50_ms']:7.1f}"
-        f"  p99 {r['lag_p99_ms']:7.1f} ms  deltas {r['deltas_max']}/{r['deltas_expected']}"
+        f" {r['chunks_per_s']:10,.0f} chunks/s  lag p50 {r['lag_p50_ms']:7.1f}"
+        f"  p99 {r['lag_p99_ms']:7.1f} ms  chunks {r['chunks_max']}/{r['chunks_expected']}"
         f"  short {r['subscribers_short']}  err {r['errors'] + r['subscriber_errors']}"
     )
     for sample in r["error_samples"]:
@@ -285,18 +285,19 @@ def markdown(results: Sequence[dict[str, Any]], fanouts: Sequence[dict[str, Any]
     if fanouts:
         lines += [
             "",
-            "| server | subscribers | sessions | errors | events delivered | events/s"
-            " | lag p50 ms | lag p99 ms | deltas (max/expected) | short subscribers | dropped"
-            " | client cpu |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+            "| server | subscribers | sessions | errors | chunks delivered | chunks/s"
+            " | events delivered | lag p50 ms | lag p99 ms | chunks (max/expected)"
+            " | short subscribers | dropped | client cpu |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for f in fanouts:
             lines.append(
                 f"| {f['label']} | {f['subscribers']} | {f['sessions']}"
-                f" | {f['errors'] + f['subscriber_errors']} | {f['events_delivered']:,}"
-                f" | {_fmt(f['events_per_s'], 0)} | {_fmt(f['lag_p50_ms'])}"
-                f" | {_fmt(f['lag_p99_ms'])} | {f['deltas_max']}/{f['deltas_expected']}"
-                f" | {f['subscribers_short']} | {f['deltas_dropped']} | {f['client_cpu']:.0%} |"
+                f" | {f['errors'] + f['subscriber_errors']} | {f['chunks_delivered']:,}"
+                f" | {_fmt(f['chunks_per_s'], 0)} | {f['events_delivered']:,}"
+                f" | {_fmt(f['lag_p50_ms'])} | {_fmt(f['lag_p99_ms'])}"
+                f" | {f['chunks_max']}/{f['chunks_expected']}"
+                f" | {f['subscribers_short']} | {f['chunks_dropped']} | {f['client_cpu']:.0%} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -35,6 +35,7 @@ ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 DEFAULT_TITLE = re.compile(rf"^((?:New|Child) session - ){ISO}$")
 SLUG = re.compile(r"^[a-z]+-[a-z]+$")
 SERVED = "x-pyopencode-served"
+Json = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- servers
@@ -551,6 +552,72 @@ def test_delete_is_served_fast(pair: Pair) -> None:
     assert target.headers.get(SERVED) == "hot"
     gone = pair.hot.client.delete(f"/session/{target.json()['id']}")
     assert (gone.status_code, gone.text, gone.headers.get(SERVED)) == (200, "true", "hot")
+
+
+def _first_events(
+    side: Side, params: dict[str, str], count: int
+) -> tuple[httpx.Response, list[Json]]:
+    """The head of `GET /event` and its first `count` events, the last one a session's."""
+    events: list[Json] = []
+    with side.client.stream("GET", "/event", params=params) as resp:
+        if resp.status_code != 200:
+            resp.read()
+            return resp, events
+        created = False
+        for line in resp.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            events.append(orjson.loads(line[6:]))
+            if not created:
+                # Connected: now a change this subscriber must see.
+                created = True
+                made = side.client.post("/session", params=params, json={"title": "seen"})
+                assert made.status_code == 200, made.text
+            if len(events) >= count:
+                break
+    return resp, events
+
+
+@pytest.mark.parametrize(
+    "params",
+    [pytest.param({}, id="cwd"), pytest.param({"directory": "{sub}"}, id="directory")],
+)
+def test_event_stream_matches(pair: Pair, params: dict[str, str]) -> None:
+    """`GET /event` from the fast path: same head and same events as FastAPI's route."""
+    params = {k: v.replace("{sub}", str(pair.sub)) for k, v in params.items()}
+    (hot, hot_events), (cold, cold_events) = (
+        _first_events(side, params, 2) for side in (pair.hot, pair.cold)
+    )
+    assert hot.headers.get(SERVED) == "hot" and cold.headers.get(SERVED) is None
+    strip = {"date", "server", SERVED}
+    assert {k: v for k, v in hot.headers.items() if k not in strip} == {
+        k: v for k, v in cold.headers.items() if k not in strip
+    }
+    assert (
+        [e["type"] for e in hot_events]
+        == [e["type"] for e in cold_events]
+        == [
+            "server.connected",
+            "session.created",
+        ]
+    )
+    assert hot_events[1]["properties"]["info"]["directory"] == str(pair.sub if params else pair.cwd)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param({"directory": "/no/such/dir"}, id="missing-directory"),
+        pytest.param({"directory": "x" * 5000}, id="long-directory"),
+        pytest.param({"since": "1"}, id="unknown-parameter"),
+    ],
+)
+def test_event_stream_refusals_match(pair: Pair, query: dict[str, str]) -> None:
+    hot = pair.hot.client.get("/event", params=query)
+    cold = pair.cold.client.get("/event", params=query)
+    if cold.status_code == 200:
+        pytest.fail("the FastAPI route streamed where a refusal was expected")
+    assert (hot.status_code, hot.json()) == (cold.status_code, cold.json())
 
 
 def test_openapi_identical(pair: Pair) -> None:

@@ -1,7 +1,8 @@
-"""Hot session routes (create, get, delete) served straight from ASGI, ahead of FastAPI."""
+"""Hot routes (session create, get, delete; the event stream) served from ASGI, ahead of FastAPI."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,13 +13,14 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pyopencode.bus import Subscription
 from pyopencode.errors import OpencodeError
 from pyopencode.model.session import SessionCreate
 from pyopencode.server import errors
 from pyopencode.server.instance import DIRECTORY_HEADER, MAX_DIRECTORY, chosen, resolve
 from pyopencode.server.json import send_json
 from pyopencode.server.params import MAX_ID
-from pyopencode.server.routes import session
+from pyopencode.server.routes import event, session
 from pyopencode.server.state import State
 
 log = logging.getLogger("pyopencode.server")
@@ -54,7 +56,8 @@ def _operation_ids() -> dict[Callable[..., Any], str]:
 
 
 class HotRoutes:
-    """A dispatcher for `POST /session` and `GET|DELETE /session/{id}`: serve fast, or fall through.
+    """A dispatcher for `POST /session`, `GET|DELETE /session/{id}` and `GET /event`: serve
+    fast, or fall through.
 
     FastAPI's routing and dependency resolution cost several times what these operations do
     themselves, and they are what clients call most. Only the common shape of a request is
@@ -90,6 +93,14 @@ class HotRoutes:
 
                         await self._serve(scope, send, session.create, create)
                         return
+            elif path == "/event" and method == "GET":
+                try:
+                    directory = _directory(scope)
+                except _FallThrough:
+                    pass
+                else:
+                    await self._events(scope, receive, send, directory)
+                    return
             elif path.startswith(_PREFIX):
                 session_id = path[_ID_AT:]
                 if len(session_id) <= MAX_ID and "/" not in session_id:
@@ -103,6 +114,39 @@ class HotRoutes:
                         await self._serve(scope, send, op, lambda s: op(s, session_id))
                         return
         await self.app(scope, receive, send)
+
+    async def _events(
+        self, scope: Scope, receive: Receive, send: Send, directory: str | None
+    ) -> None:
+        """`GET /event`, each batch of frames one `send`: past FastAPI's response machinery,
+        which cost more per write than the write, times every subscriber on every event."""
+        state = _state(scope)
+        try:
+            instance = await resolve(state, directory)
+        except OpencodeError as exc:
+            response = errors.domain_error(exc, "event.subscribe")
+            await send_json(send, bytes(response.body), response.status_code, self._served)
+            return
+        last = _header(scope, b"last-event-id")
+        subscriptions: list[Subscription] = []
+        frames = event.directory_events(
+            state,
+            instance.directory,
+            last.decode("latin-1") if last is not None else None,
+            subscriptions.append,
+        )
+        # A client that goes away ends its subscription, which ends the stream.
+        watcher = asyncio.ensure_future(_disconnected(receive))
+        watcher.add_done_callback(lambda _: _close_all(subscriptions))
+        headers = [*event.RAW_HEADERS, *self._served]
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            async for chunk in frames:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+            await frames.aclose()  # type: ignore[attr-defined]
 
     async def _serve(
         self, scope: Scope, send: Send, op: Callable[..., Any], call: Operation
@@ -122,6 +166,16 @@ class HotRoutes:
             await send_json(send, bytes(response.body), response.status_code, self._served)
             return
         await send_json(send, body, 200, self._served)
+
+
+def _close_all(subscriptions: list[Subscription]) -> None:
+    for sub in subscriptions:
+        sub.close()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _state(scope: Scope) -> State:

@@ -13,13 +13,20 @@ from pyopencode import ids
 from pyopencode.bus import Event, Subscription, is_public
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute
-from pyopencode.server.state import AppState
+from pyopencode.server.state import AppState, State
 
 router = APIRouter(route_class=JsonRoute)
 
 # Events sent in one write at most; bounds the size of one chunk on a backed-up stream.
 _BATCH = 256
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+# The same answer head, as the fast path in server/hot.py sends it.
+RAW_HEADERS = [
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+    (b"connection", b"keep-alive"),
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+]
 
 # Sent by EventSource on reconnect; hidden from the schema, which mirrors upstream's.
 LastEventId = Annotated[str | None, Header(alias="last-event-id", include_in_schema=False)]
@@ -87,6 +94,24 @@ async def _stream(
         sub.close()
 
 
+def directory_events(
+    state: State,
+    directory: str,
+    last_event_id: str | None,
+    subscribed: Callable[[Subscription], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """The `/event` stream of one directory; `subscribed` is told the subscription it reads."""
+    bus = state.bus
+
+    def subscribe() -> Subscription:
+        sub = bus.subscribe(lambda e: e.directory == directory and is_public(e), last_event_id)
+        if subscribed is not None:
+            subscribed(sub)
+        return sub
+
+    return _stream(subscribe, state.settings.heartbeat_seconds, _event_frame, orjson.dumps)
+
+
 @router.get(
     "/event",
     operation_id="event.subscribe",
@@ -97,17 +122,8 @@ async def _stream(
 async def subscribe(
     state: AppState, instance: CurrentInstance, last_event_id: LastEventId = None
 ) -> StreamingResponse:
-    directory = instance.directory
-    bus = state.bus
     return StreamingResponse(
-        _stream(
-            lambda: bus.subscribe(
-                lambda e: e.directory == directory and is_public(e), last_event_id
-            ),
-            state.settings.heartbeat_seconds,
-            _event_frame,
-            orjson.dumps,
-        ),
+        directory_events(state, instance.directory, last_event_id),
         media_type="text/event-stream",
         headers=_HEADERS,
     )

@@ -192,11 +192,19 @@ async def start(
     stderr: int | None = PIPE,
     start_new_session: bool = False,
     limit: int = _LIMIT,
+    nice: int = 0,
 ) -> Child:
-    """Start `argv` (OSError if it cannot be), `input` as its stdin, streams on its pipes."""
-    return await _start(
+    """Start `argv` (OSError if it cannot be), `input` as its stdin, streams on its pipes.
+
+    `nice` above 0 lowers its CPU priority below the server's, so background work (snapshots)
+    gives way to the event loop when the cores are busy."""
+    child = await _start(
         list(argv), False, cwd, env, input, stdout, stderr, start_new_session, limit
     )
+    if nice > 0:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, child.pid, nice)
+    return child
 
 
 async def start_shell(

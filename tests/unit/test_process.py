@@ -1,4 +1,4 @@
-"""Child processes started off the event loop: output, input, exit codes, and no stray fds."""
+"""Child processes for the event loop: output, input, exit codes, priority, and no stray fds."""
 
 from __future__ import annotations
 
@@ -80,3 +80,19 @@ def test_a_cancelled_wait_leaves_no_process() -> None:
         assert await child.wait() == -9
 
     uvloop.run(main())
+
+
+def test_a_nice_child_runs_below_the_server() -> None:
+    async def main() -> tuple[int, int]:
+        child = await process.start("sh", "-c", "cat /proc/self/stat", nice=7)
+        out, _ = await child.communicate()
+        plain = await process.start("sh", "-c", "cat /proc/self/stat")
+        base, _ = await plain.communicate()
+        # Field 19 of /proc/<pid>/stat, counted after the ")" that ends the command name.
+        niced, plain = (int(o.rsplit(b")", 1)[1].split()[16]) for o in (out, base))
+        return niced, plain
+
+    niced, plain = uvloop.run(main())
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert plain == own
+    assert niced == max(7, own), (niced, own)

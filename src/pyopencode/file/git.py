@@ -51,6 +51,7 @@ async def run(
     stdin: bytes | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     max_output: int = DEFAULT_MAX_OUTPUT,
+    nice: int = 0,
 ) -> Result:
     """Run `argv`; output past `max_output` is cut off, the process killed, `truncated` set."""
     full_env = {**os.environ, **(env or {})}
@@ -60,6 +61,7 @@ async def run(
             cwd=cwd,
             env=full_env,
             input=stdin,
+            nice=nice,
         )
     except OSError as exc:
         return Result(127, b"", str(exc).encode())
@@ -115,7 +117,9 @@ async def git(
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    nice: int = 0,
 ) -> Result:
     """`git -c core.quotepath=off ARGS` in `cwd`."""
     argv = ["git", "-c", "core.quotepath=off", "-c", "core.autocrlf=false", *args]
-    return await run(argv, cwd=cwd, env={**_GIT_ENV, **(env or {})}, stdin=stdin, timeout=timeout)
+    env = {**_GIT_ENV, **(env or {})}
+    return await run(argv, cwd=cwd, env=env, stdin=stdin, timeout=timeout, nice=nice)

@@ -18,6 +18,9 @@ from pyopencode.file.git import Result, git
 from pyopencode.file.status import raw_numstat_patch
 
 _STATUS = {"A": "added", "D": "deleted", "M": "modified", "T": "modified"}
+# Snapshot git runs yield the CPU to the server's event loop: on a busy machine they are what
+# competes with every session's streaming for the cores.
+SNAPSHOT_NICE = 5
 # Snapshots of one project are serialised: they share the shadow index.
 _LOCKS: dict[str, asyncio.Lock] = {}
 
@@ -53,6 +56,7 @@ class ShadowRepo:
             cwd=self.worktree,
             stdin=stdin,
             timeout=120,
+            nice=SNAPSHOT_NICE,
         )
         if check and not out.ok:
             message = out.stderr.decode("utf-8", errors="replace").strip()

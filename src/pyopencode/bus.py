@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,9 @@ from pyopencode import ids
 INTERNAL_PREFIX = "pyopencode."
 SESSION_ABORT = "pyopencode.session.abort"
 SESSION_HEARTBEAT = "pyopencode.session.heartbeat"
+# With more subscribers than this, wake-ups wait up to GATHER_S to carry more events each.
+GATHER_ABOVE = 64
+GATHER_S = 0.01
 
 
 def is_public(event: Event) -> bool:
@@ -215,6 +217,7 @@ class Bus:
         self._max_marks = max(1024, 4 * self.buffer_size)
         # Subscribers waiting for the next event; a publish wakes them and empties the set.
         self._waiting: set[Subscription] = set()
+        self._wake_scheduled = False
         # No subscriber is behind these (a lower bound, as cursors only move forward): until
         # the log passes them, no cap check or trim needs to look at the subscribers.
         self._min_cursor = 0
@@ -254,10 +257,13 @@ class Bus:
 
     def after(self, position: int) -> Iterable[Event]:
         """The logged events after `position`, oldest first."""
-        skip = position - self.first_seq + 1
-        if skip >= len(self._ring):
+        ring = self._ring
+        skip = max(0, position - self.first_seq + 1)
+        if skip >= len(ring):
             return ()
-        return itertools.islice(self._ring, max(0, skip), None)
+        # By index: a subscriber reads near the newest end, and a deque reaches an index
+        # from its nearer end, where islice would step through every event it skips.
+        return (ring[i] for i in range(skip, len(ring)))
 
     def position(self, event_id: str) -> int | None:
         found = self._positions.get(event_id)
@@ -345,12 +351,24 @@ class Bus:
         if not published:
             return
         self._enforce()
-        if self._waiting:
+        if not self._waiting or self._wake_scheduled:
+            return
+        if len(self._subscribers) <= GATHER_ABOVE:
             # A woken subscriber runs on the loop's next turn and takes everything published
             # by then, so one wake-up per turn serves any number of events.
-            waiting, self._waiting = self._waiting, set()
-            for sub in waiting:
-                sub.wake()
+            self._wake()
+        else:
+            # Hundreds of subscribers each woken for every publish cost a write apiece, and
+            # the writes, not the events, then set the pace: a short wait gathers events
+            # from many sessions into one write per subscriber.
+            self._wake_scheduled = True
+            asyncio.get_running_loop().call_later(GATHER_S, self._wake)
+
+    def _wake(self) -> None:
+        self._wake_scheduled = False
+        waiting, self._waiting = self._waiting, set()
+        for sub in waiting:
+            sub.wake()
 
     def close_all(self) -> None:
         for sub in list(self._subscribers):

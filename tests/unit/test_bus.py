@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pyopencode.bus import Bus, Event
+from pyopencode.bus import GATHER_ABOVE, GATHER_S, Bus, Event
 
 
 def _event(n: int, directory: str = "/a") -> Event:
@@ -117,3 +117,35 @@ def test_other_directories_events_do_not_end_the_wait_early() -> None:
         assert loop.time() - started >= 0.15
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("subscribers", [1, GATHER_ABOVE + 1])
+def test_many_subscribers_get_events_of_several_turns_in_one_wake_up(subscribers: int) -> None:
+    """One subscriber is woken at once; hundreds wait up to GATHER_S, so one write per
+    subscriber carries what sessions published over several loop turns."""
+
+    async def main() -> tuple[float, int]:
+        bus = Bus()
+        subs = [bus.subscribe() for _ in range(subscribers)]
+        woke: list[float] = []
+
+        async def first() -> int:
+            event = await subs[0].next(5)
+            woke.append(asyncio.get_running_loop().time())
+            assert event is not None
+            return 1 + len(subs[0].ready(100))
+
+        reader = asyncio.ensure_future(first())
+        await asyncio.sleep(0.01)
+        start = asyncio.get_running_loop().time()
+        for n in range(3):  # three publishes, each on its own loop turn
+            bus.publish([_event(n)])
+            await asyncio.sleep(0)
+        got = await reader
+        return woke[0] - start, got
+
+    waited, got = asyncio.run(main())
+    if subscribers == 1:
+        assert waited < GATHER_S and got == 1, "woken by the first publish"
+    else:
+        assert waited >= GATHER_S * 0.9 and got == 3, "one wake-up for all three"

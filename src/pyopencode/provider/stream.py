@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 from pyopencode.provider.events import (
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 
+_imported: dict[str, ModuleType] = {}
+
 NO_IMAGES = "ERROR: Cannot read {name} (this model does not support image input). Inform the user."
 
 
@@ -60,9 +63,13 @@ async def stream(
     """Messages are neutral: user {content}, assistant {content, tool_calls}, tool {id, output}."""
     if not model.images:
         messages = without_images(messages)
-    name = "anthropic" if model.api == "anthropic" else "openai"
+    name = f"pyopencode.provider.{'anthropic' if model.api == 'anthropic' else 'openai'}"
     # The SDKs take seconds to import; a worker thread keeps the event loop serving meanwhile.
-    module = await asyncio.to_thread(importlib.import_module, f"pyopencode.provider.{name}")
+    # Once imported, no thread hop per step. Not `sys.modules`: it holds a module from the
+    # start of its import, and another session may still be importing it.
+    module = _imported.get(name)
+    if module is None:
+        module = _imported[name] = await asyncio.to_thread(importlib.import_module, name)
     async for event in module.stream(model, system, messages, tools):
         yield event
 

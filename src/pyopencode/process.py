@@ -197,7 +197,8 @@ async def start(
     """Start `argv` (OSError if it cannot be), `input` as its stdin, streams on its pipes.
 
     `nice` above 0 lowers its CPU priority below the server's, so background work (snapshots)
-    gives way to the event loop when the cores are busy."""
+    gives way to the event loop when the cores are busy. It is set just after the spawn
+    (setting it in the child would cost vfork), so the child's first moments run unchanged."""
     child = await _start(
         list(argv), False, cwd, env, input, stdout, stderr, start_new_session, limit
     )

@@ -83,14 +83,20 @@ def test_a_cancelled_wait_leaves_no_process() -> None:
 
 
 def test_a_nice_child_runs_below_the_server() -> None:
-    async def main() -> tuple[int, int]:
-        child = await process.start("sh", "-c", "cat /proc/self/stat", nice=7)
-        out, _ = await child.communicate()
-        plain = await process.start("sh", "-c", "cat /proc/self/stat")
-        base, _ = await plain.communicate()
+    def nice_of(pid: int) -> int:
         # Field 19 of /proc/<pid>/stat, counted after the ")" that ends the command name.
-        niced, plain = (int(o.rsplit(b")", 1)[1].split()[16]) for o in (out, base))
-        return niced, plain
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[16])
+
+    async def main() -> tuple[int, int]:
+        # The priority is set once the child runs: read it from outside, while it sleeps.
+        niced = await process.start("sleep", "5", nice=7)
+        plain = await process.start("sleep", "5")
+        found = nice_of(niced.pid), nice_of(plain.pid)
+        for child in (niced, plain):
+            child.kill()
+            await child.wait()
+        return found
 
     niced, plain = uvloop.run(main())
     own = os.getpriority(os.PRIO_PROCESS, 0)

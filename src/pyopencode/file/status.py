@@ -77,13 +77,16 @@ def numstat(out: Result) -> dict[str, tuple[int, int]]:
     for record in out.stdout.decode("utf-8", errors="replace").split("\0"):
         if not record:
             continue
-        added, removed, name = record.split("\t", 2)
-        # Binary files have "-" counts.
-        counts[name] = (
-            int(added) if added.isdigit() else 0,
-            int(removed) if removed.isdigit() else 0,
-        )
+        name, lines = _numstat_record(record)
+        counts[name] = lines
     return counts
+
+
+def _numstat_record(record: str) -> tuple[str, tuple[int, int]]:
+    """A `--numstat -z` record: the path, and lines added and removed."""
+    added, removed, name = record.split("\t", 2)
+    # Binary files have "-" counts.
+    return name, (int(added) if added.isdigit() else 0, int(removed) if removed.isdigit() else 0)
 
 
 def name_status(out: Result) -> list[tuple[str, str]]:
@@ -110,12 +113,8 @@ def raw_numstat_patch(out: Result) -> list[tuple[str, str, int, int, str]]:
     counts: dict[str, tuple[int, int]] = {}
     for _ in entries:
         end = data.index(b"\0", pos)
-        added, removed, name = data[pos:end].decode("utf-8", errors="replace").split("\t", 2)
-        # Binary files have "-" counts.
-        counts[name] = (
-            int(added) if added.isdigit() else 0,
-            int(removed) if removed.isdigit() else 0,
-        )
+        name, lines = _numstat_record(data[pos:end].decode("utf-8", errors="replace"))
+        counts[name] = lines
         pos = end + 1
     # An empty record separates the numstat lines from the patch text.
     if data.startswith(b"\0", pos):

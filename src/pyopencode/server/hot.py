@@ -45,10 +45,11 @@ def _operation_ids() -> dict[Callable[..., Any], str]:
         session.create_session: session.create,
         session.get_session: session.get,
         session.delete_session: session.delete,
+        event.subscribe: event.directory_events,
     }
     found: dict[Callable[..., Any], str] = {
         endpoints[route.endpoint]: str(route.operation_id)
-        for route in session.router.routes
+        for route in [*session.router.routes, *event.router.routes]
         if isinstance(route, APIRoute) and route.endpoint in endpoints
     }
     assert len(found) == len(endpoints), "a fast operation has no FastAPI route"
@@ -124,8 +125,7 @@ class HotRoutes:
         try:
             instance = await resolve(state, directory)
         except OpencodeError as exc:
-            response = errors.domain_error(exc, "event.subscribe")
-            await send_json(send, bytes(response.body), response.status_code, self._served)
+            await self._refuse(send, exc, event.directory_events)
             return
         last = _header(scope, b"last-event-id")
         subscriptions: list[Subscription] = []
@@ -154,10 +154,7 @@ class HotRoutes:
         try:
             body = await call(_state(scope))
         except OpencodeError as exc:
-            response = errors.domain_error(exc, self._ids[op])
-            retry = response.headers.get("retry-after")
-            headers = self._served + (((b"retry-after", retry.encode()),) if retry else ())
-            await send_json(send, bytes(response.body), response.status_code, headers)
+            await self._refuse(send, exc, op)
             return
         except Exception as exc:
             # Never raise into the ASGI server: it would drop the connection unanswered.
@@ -166,6 +163,13 @@ class HotRoutes:
             await send_json(send, bytes(response.body), response.status_code, self._served)
             return
         await send_json(send, body, 200, self._served)
+
+    async def _refuse(self, send: Send, exc: OpencodeError, op: Callable[..., Any]) -> None:
+        """The error answer the FastAPI route of `op` gives for `exc`."""
+        response = errors.domain_error(exc, self._ids[op])
+        retry = response.headers.get("retry-after")
+        headers = self._served + (((b"retry-after", retry.encode()),) if retry else ())
+        await send_json(send, bytes(response.body), response.status_code, headers)
 
 
 def _close_all(subscriptions: list[Subscription]) -> None:

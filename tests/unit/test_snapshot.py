@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import random
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from pyopencode.snapshot import Patch, ShadowRepo
+from pyopencode.snapshot import shadow as shadow_module
 from tests.workspace.conftest import make_repo
 
 
@@ -160,5 +165,57 @@ def test_diff_in_one_git_run_matches_three(tmp_path: Path) -> None:
             assert d["patch"] == run(*common, "--", name), name
         assert got["a.txt"]["additions"] == 4 and got["blob.bin"]["additions"] == 0
         assert "Binary files" in got["blob.bin"]["patch"]
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_snapshots_share_staging_and_each_sees_its_own_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions of one project asking for snapshots at once share `git add` runs (they queue
+    on one index otherwise), and every snapshot still holds what its caller wrote before
+    asking; a caller that goes away does not take the shared run with it."""
+    repo = make_repo(tmp_path / "repo")
+    shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
+    stagings = 0
+    real_git = shadow_module.git
+
+    async def counting_git(*args: str, **kwargs: Any) -> Any:
+        nonlocal stagings
+        stagings += "add" in args
+        return await real_git(*args, **kwargs)
+
+    monkeypatch.setattr(shadow_module, "git", counting_git)
+
+    def names(tree: str) -> set[str]:
+        out = subprocess.run(
+            ["git", "--git-dir", shadow.git_dir, "ls-tree", "-r", "-z", "--name-only", tree],
+            capture_output=True,
+            check=True,
+        ).stdout
+        return set(out.decode().split("\0"))
+
+    async def writer(i: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        (repo / f"new-{i}.txt").write_text(f"{i}\n")
+        assert f"new-{i}.txt" in names(await shadow.track())
+
+    async def scenario() -> None:
+        nonlocal stagings
+        await shadow.track()
+        stagings = 0
+        await asyncio.gather(*(writer(i, 0) for i in range(32)))
+        assert stagings == 1, "32 callers at once: one staging run"
+
+        stagings = 0
+        await asyncio.gather(*(writer(100 + i, random.uniform(0, 0.05)) for i in range(32)))
+        assert 1 <= stagings < 32
+
+        (repo / "late.txt").write_text("late\n")
+        gone = asyncio.ensure_future(shadow.track())
+        staying = asyncio.ensure_future(shadow.track())
+        await asyncio.sleep(0)
+        gone.cancel()
+        assert "late.txt" in names(await staying)
 
     asyncio.run(scenario())

@@ -7,7 +7,6 @@ refs, hooks) is never read for writing or touched. The project's `.gitignore` st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -21,8 +20,18 @@ _STATUS = {"A": "added", "D": "deleted", "M": "modified", "T": "modified"}
 # Snapshot git runs yield the CPU to the server's event loop: on a busy machine they are what
 # competes with every session's streaming for the cores.
 SNAPSHOT_NICE = 5
-# Snapshots of one project are serialised: they share the shadow index.
-_LOCKS: dict[str, asyncio.Lock] = {}
+
+
+class _Index:
+    """The shadow index of one project, which its snapshots share: a lock, and the staging
+    run that callers arriving now will share."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.pending: asyncio.Task[str] | None = None
+
+
+_INDEXES: dict[str, _Index] = {}
 
 
 class SnapshotError(Exception):
@@ -44,7 +53,8 @@ class ShadowRepo:
         self.worktree = os.path.realpath(worktree)
         digest = hashlib.sha1(self.worktree.encode()).hexdigest()[:16]
         self.git_dir = str(Path(data_dir) / "snapshot" / project_id / digest)
-        self._lock = _LOCKS.setdefault(self.git_dir, asyncio.Lock())
+        self._index = _INDEXES.setdefault(self.git_dir, _Index())
+        self._lock = self._index.lock
 
     async def _git(self, *args: str, stdin: bytes | None = None, check: bool = True) -> Result:
         out = await git(
@@ -81,20 +91,36 @@ class ShadowRepo:
         await self._git("add", "--all", "--", ".")
 
     async def track(self) -> str:
-        """Record the whole work tree; the hash of its tree."""
+        """Record the whole work tree; the hash of its tree.
+
+        Callers that ask while the index is busy share the next staging run: it starts after
+        they asked, so it sees every change they made before asking. Under load that is one
+        `git add` + `write-tree` for many sessions instead of one each, in a queue on the lock.
+        """
+        index = self._index
+        pending = index.pending
+        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+            pending = index.pending = asyncio.ensure_future(self._staged(index))
+            pending.add_done_callback(_retrieve)
+        # A caller that goes away must not cancel the run the others wait for.
+        return await asyncio.shield(pending)
+
+    async def _staged(self, index: _Index) -> str:
         async with self._lock:
+            # From here on, a new caller may have changed files after this run began: it
+            # needs a later one.
+            index.pending = None
             await self._stage()
-            out = await self._git("write-tree")
-            return out.text().strip()
+            return (await self._git("write-tree")).text().strip()
 
     async def patch(self, since: str) -> tuple[Patch, str]:
         """The files that differ now from the snapshot `since`, and a snapshot of now.
 
         One staging serves both: the step's patch part and its closing snapshot (which the
         next step starts from) are the same look at the work tree."""
-        async with self._lock:
-            await self._stage()
-            now = (await self._git("write-tree")).text().strip()
+        now = await self.track()
+        if now == since:
+            return Patch(since, []), now
         # Two stored trees: no index involved, so other sessions' snapshots need not wait.
         out = await self._git("diff", "--no-renames", "--name-only", "-z", since, now)
         names = [n for n in out.stdout.decode("utf-8", errors="replace").split("\0") if n]
@@ -102,25 +128,24 @@ class ShadowRepo:
 
     async def diff(self, start: str, end: str | None = None) -> list[dict[str, Any]]:
         """Per-file diffs from snapshot `start` to `end` (or the work tree now)."""
-        # Between two stored trees the shared index is not involved: no lock, so one
-        # session's summary does not hold up every other session's snapshots.
-        async with self._lock if end is None else contextlib.nullcontext():
-            if end is None:
-                await self._stage()
-                target = ["--cached", start]
-            else:
-                target = [start, end]
-            out = await self._git(
-                "diff",
-                "--no-renames",
-                "--no-color",
-                "--no-ext-diff",
-                *target,
-                "--raw",
-                "--numstat",
-                "--patch",
-                "-z",
-            )
+        # Between two stored trees the shared index is not involved: one session's summary
+        # does not hold up every other session's snapshots.
+        if end is None:
+            end = await self.track()
+        if end == start:
+            return []
+        out = await self._git(
+            "diff",
+            "--no-renames",
+            "--no-color",
+            "--no-ext-diff",
+            start,
+            end,
+            "--raw",
+            "--numstat",
+            "--patch",
+            "-z",
+        )
         return [
             {
                 "file": name,
@@ -177,6 +202,12 @@ class ShadowRepo:
                 for rel in rels:
                     if rel not in present:
                         _remove(self.worktree, rel)
+
+
+def _retrieve(task: asyncio.Task[str]) -> None:
+    # Every caller may have gone away; the failure is theirs, not the loop's to report.
+    if not task.cancelled():
+        task.exception()
 
 
 def _remove(root: str, rel: str) -> None:

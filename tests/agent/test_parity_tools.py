@@ -118,8 +118,17 @@ def test_apply_patch_changes_several_files(
         Reply(text="patched"),
     ]
     sid = p.session()
-    r = _prompt(p, sid, "patch it")
-    assert r.status_code == 200, r.text
+    with p.events() as events:
+        r = _prompt(p, sid, "patch it")
+        assert r.status_code == 200, r.text
+        events.wait_for(lambda e: e["type"] == "session.idle")
+    # Each file the patch touched is announced, the moved file under both names.
+    edited = {e["properties"]["file"] for e in events.events if e["type"] == "file.edited"}
+    root = p.project.resolve()
+    assert edited == {
+        str(root / name)
+        for name in ("docs/hello.txt", "src/app.py", "src/main.py", "notes.md", "old.txt")
+    }
     assert (p.project / "docs" / "hello.txt").read_text() == "Hello world\nsecond line\n"
     assert not (p.project / "src" / "app.py").exists()
     assert (p.project / "src" / "main.py").read_text() == (

@@ -53,7 +53,7 @@ def agent(
     sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
     home = tmp_path / "home"
     home.mkdir()
-    config = {**provider_config(fake), "permission": {"edit": "allow"}}
+    config = {**provider_config(fake), "permission": {"edit": "allow", "bash": "allow"}}
     (tmp_path / "opencode.json").write_text(__import__("json").dumps(config))
     env = {
         "HOME": str(home),
@@ -261,3 +261,50 @@ def test_js_sdk_session_diff_revert_unrevert(
     assert out["reverted"]["revert"]["messageID"] == mid
     assert "revert" not in out["unreverted"]
     assert (agent.project / "new.txt").read_bytes() == b"new v2\n"
+
+
+def test_file_edited_names_what_the_tools_edited_not_the_whole_patch(
+    agent: Agent, fake: FakeProvider
+) -> None:
+    """The step's patch holds every file that changed in the work tree (a shell command's
+    output, another session's writes), but `file.edited` is the editing tools' own
+    announcement, as upstream's: one per file written, edited or patched."""
+    project = agent.project
+    sid = agent.session()
+    written, edited_file = project / "written.txt", project / "b.txt"
+    fake.script = [
+        Reply(
+            tool_calls=[
+                {
+                    "id": "c1",
+                    "name": "bash",
+                    "input": {"command": "printf x > by-shell.txt", "description": "make a file"},
+                },
+                {
+                    "id": "c2",
+                    "name": "write",
+                    "input": {"filePath": str(written), "content": "w\n"},
+                },
+                {
+                    "id": "c3",
+                    "name": "edit",
+                    "input": {"filePath": str(edited_file), "oldString": "beta", "newString": "B"},
+                },
+            ]
+        ),
+        Reply(text="done"),
+    ]
+    with EventRecorder(agent.server.url, str(project)) as events:
+        assert agent.prompt(sid, "make files").status_code == 200
+        events.wait_for(lambda e: e["type"] == "session.diff")
+        edited = [e["properties"]["file"] for e in events.events if e["type"] == "file.edited"]
+    assert (project / "by-shell.txt").read_bytes() == b"x"
+    assert edited_file.read_bytes().startswith(b"B original")
+    assert sorted(edited) == sorted([str(written), str(edited_file)])
+    patches = [p for row in messages(agent, sid) for p in row["parts"] if p["type"] == "patch"]
+    assert len(patches) == 1
+    assert set(patches[0]["files"]) == {
+        str(project / "by-shell.txt"),
+        str(written),
+        str(edited_file),
+    }

@@ -349,8 +349,6 @@ class Loop:
             changed, end = looked
             if changed.files:
                 await self._save_part(self._part("patch", hash=changed.hash, files=changed.files))
-                for path in changed.files:
-                    self.rt.emit(self.sid, "file.edited", {"file": path})
             after = {"snapshot": end}
             self._snapshots.append(end)
             self._next_start = end
@@ -478,6 +476,8 @@ class Loop:
             )
             await self.doom.check(call.name, call.input, ctx.ask)
             result = await impl.run(call.input, ctx)
+            for path in result.edited:
+                self.rt.emit(self.sid, "file.edited", {"file": path})
             state = {
                 "status": "completed",
                 "input": call.input,

@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pyopencode.bench import agent, session
-from pyopencode.bench.modelserver import ModelServer, opencode_config
+from pyopencode.bench.modelserver import ModelProcess, opencode_config
 
 DEFAULT_CONCURRENCY = (1, 16, 64)
 DEFAULT_MODEL_PORT = 4399
@@ -174,7 +174,7 @@ async def _run_all(
 ) -> None:
     tag = session.new_run_tag()
     directory = args.directory
-    async with ModelServer(chunks=args.agent_chunks, port=args.model_port) as model:
+    async with ModelProcess(chunks=args.agent_chunks, port=args.model_port) as model:
         console.print(f"model server {model.url} (run tag [bold]{tag}[/])")
         for t in targets:
             t.info = await _server_info(t)

@@ -7,15 +7,21 @@ written to the socket, so an SSE subscriber of the server under test can read it
 `message.part.delta` (or `message.part.updated`) and know how long the chunk took to arrive.
 
 A plain asyncio server (no web framework) so the bench package stays a client of HTTP only.
+`ModelProcess` runs it in a process of its own, as the bench does: writing thousands of chunks
+is CPU that the subscribers timing them must not queue behind (`python -m
+pyopencode.bench.modelserver` is that process).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import itertools
 import re
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -195,6 +201,93 @@ class ModelServer:
         await writer.drain()
 
 
+class ModelProcess:
+    """A `ModelServer` in a child process, with the same `url`, `port` and `stats`.
+
+    The child says its port on stdout once it listens, serves until its stdin closes, then
+    writes its stats as JSON and exits.
+    """
+
+    def __init__(self, chunks: int = 200, port: int = 0) -> None:
+        self.chunks = chunks
+        self.port = port
+        self.stats = ModelStats()
+        self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> ModelProcess:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pyopencode.bench.modelserver",
+            "--chunks",
+            str(self.chunks),
+            "--port",
+            str(self.port),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        line = await asyncio.wait_for(self._proc.stdout.readline(), _START_TIMEOUT_S)
+        if not line:
+            error = (await self._proc.stderr.read()).decode(errors="replace").strip()
+            await self._proc.wait()
+            last = error.splitlines()[-1] if error else f"exit status {self._proc.returncode}"
+            raise OSError(f"the bench model server did not start: {last}")
+        self.port = int(orjson.loads(line)["port"])
+        return self
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), _STOP_TIMEOUT_S)
+            if line:
+                self.stats = ModelStats(**orjson.loads(line))
+            await asyncio.wait_for(proc.wait(), _STOP_TIMEOUT_S)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    async def __aenter__(self) -> ModelProcess:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+_START_TIMEOUT_S = 60.0
+_STOP_TIMEOUT_S = 30.0
+
+
+async def _serve_until_stdin_closes(chunks: int, port: int) -> None:
+    async with ModelServer(chunks=chunks, port=port) as server:
+        sys.stdout.buffer.write(orjson.dumps({"port": server.port}) + b"\n")
+        sys.stdout.flush()
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        with contextlib.suppress(ConnectionError):
+            await reader.read()
+    sys.stdout.buffer.write(orjson.dumps(asdict(server.stats)) + b"\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pyopencode.bench.modelserver")
+    parser.add_argument("--chunks", type=int, default=200)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    asyncio.run(_serve_until_stdin_closes(args.chunks, args.port))
+
+
 class _Framer:
     """Writes OpenAI `chat.completion.chunk` frames as HTTP chunks."""
 
@@ -253,3 +346,7 @@ def _tool_result_after_user(messages: list[Any]) -> bool:
         if message.get("role") == "user":
             return False
     return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,14 +1,109 @@
-"""A lean `GET /event` reader for many concurrent subscribers: raw asyncio, chunked decoding."""
+"""A lean `GET /event` reader for many concurrent subscribers: an asyncio protocol that decodes
+the chunked body as it arrives, with no task switch per chunk."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-# Called with each piece of the decoded body, as it arrives.
+# Called with what each read brought of the decoded body (frames may be split across calls).
 OnData = Callable[[bytes], None]
+_MAX_HEAD = 64 * 1024
+
+
+class _EventStream(asyncio.Protocol):
+    """HTTP/1.1 response head, then the body, chunked or not, handed to `on_data` per read."""
+
+    def __init__(self, request: bytes, on_data: OnData, ready: asyncio.Event) -> None:
+        self.request = request
+        self.on_data = on_data
+        self.ready = ready
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._in_head = True
+        self._chunked = False
+        self._need = -1  # bytes left of the current chunk (with its CRLF); -1: a size line next
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            data = self._head(self._buffer + data)
+            if not data:
+                return
+        if not self._chunked:
+            self.on_data(data)
+            return
+        body = self._dechunk(self._buffer + data if self._buffer else data)
+        if body:
+            self.on_data(body)
+
+    def _head(self, data: bytes) -> bytes:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            self._buffer = data
+            if len(data) > _MAX_HEAD:
+                self._fail(ConnectionError("response head too large"))
+            return b""
+        head, rest = data[:end], data[end + 4 :]
+        self._buffer = b""
+        self._in_head = False
+        status = head.split(b" ", 2)[1] if head.count(b" ") >= 1 else b""
+        if status != b"200":
+            self._fail(ConnectionError(f"GET /event: {head[:200]!r}"))
+            return b""
+        self._chunked = b"transfer-encoding: chunked" in head.lower()
+        self.ready.set()
+        return rest
+
+    def _dechunk(self, data: bytes) -> bytes:
+        pieces: list[bytes] = []
+        at, end = 0, len(data)
+        while at < end:
+            if self._need < 0:
+                line_end = data.find(b"\r\n", at)
+                if line_end < 0:
+                    break
+                size = int(data[at:line_end].split(b";", 1)[0], 16)
+                at = line_end + 2
+                if size == 0:
+                    self._finish()
+                    return b"".join(pieces)
+                self._need = size + 2
+            take = min(self._need, end - at)
+            # The chunk's closing CRLF is counted in _need and cut off here.
+            keep = min(take, self._need - 2)
+            if keep > 0:
+                pieces.append(data[at : at + keep])
+            at += take
+            self._need -= take
+            if self._need == 0:
+                self._need = -1
+        self._buffer = data[at:]
+        return b"".join(pieces)
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self._fail(exc)
+        else:
+            self._finish()
 
 
 async def subscribe(
@@ -19,31 +114,18 @@ async def subscribe(
     `ready` is set once the response headers are in (the server has registered the subscriber).
     """
     parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"GET {path} HTTP/1.1\r\nhost: {parts.netloc}\r\naccept: text/event-stream\r\n{extra}\r\n"
+    ).encode()
+    loop = asyncio.get_running_loop()
+    _, stream = await loop.create_connection(
+        lambda: _EventStream(request, on_data, ready),
+        parts.hostname or "127.0.0.1",
+        parts.port or 80,
+    )
     try:
-        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nhost: {parts.netloc}\r\naccept: text/event-stream\r\n"
-            f"{extra}\r\n".encode()
-        )
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = head.split(b" ", 2)[1]
-        if status != b"200":
-            raise ConnectionError(f"GET {path}: {head[:200]!r}")
-        chunked = b"transfer-encoding: chunked" in head.lower()
-        ready.set()
-        if not chunked:
-            while data := await reader.read(65536):
-                on_data(data)
-            return
-        while True:
-            size = int((await reader.readline()).split(b";", 1)[0], 16)
-            if size == 0:
-                return
-            on_data(await reader.readexactly(size))
-            await reader.readexactly(2)
+        await stream.done
     finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
+        if stream.transport is not None:
+            stream.transport.close()

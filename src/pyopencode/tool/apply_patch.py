@@ -209,7 +209,9 @@ class ApplyPatch(Tool):
         patterns = sorted({_relative(p, root) for pl in planned for p in {pl.source, pl.target}})
         await ctx.ask("edit", patterns, {"files": patterns})
         summary = []
+        edited: list[str] = []
         for pl in planned:
+            edited += [str(pl.source), str(pl.target)]
             if pl.content is None:
                 pl.source.unlink()
                 summary.append(f"D {_relative(pl.source, root)}")
@@ -221,7 +223,12 @@ class ApplyPatch(Tool):
             letter = "A" if pl.op.kind == "add" else "M"
             summary.append(f"{letter} {_relative(pl.target, root)}")
         output = "Success. Updated the following files:\n" + "\n".join(summary)
-        return ToolResult(f"{len(summary)} files changed", output, {"files": summary})
+        return ToolResult(
+            f"{len(summary)} files changed",
+            output,
+            {"files": summary},
+            edited=tuple(dict.fromkeys(edited)),
+        )
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -24,6 +24,9 @@ class ToolResult:
     output: str
     metadata: Json = field(default_factory=dict)
     attachments: list[Json] = field(default_factory=list)  # FileParts, e.g. an MCP tool's image
+    # Absolute paths the tool wrote or deleted: each is announced as `file.edited`, as
+    # upstream's editing tools do (a step's patch may also hold other sessions' changes).
+    edited: tuple[str, ...] = ()
 
 
 @dataclass

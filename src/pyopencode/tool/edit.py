@@ -41,4 +41,6 @@ class Edit(Tool):
             path.write_text(text.replace(old, new) if replace_all else text.replace(old, new, 1))
 
         await off_loop(edit)
-        return ToolResult(str(path), "Edit applied successfully.", {"filepath": str(path)})
+        return ToolResult(
+            str(path), "Edit applied successfully.", {"filepath": str(path)}, edited=(str(path),)
+        )

@@ -31,5 +31,8 @@ class Write(Tool):
 
         await off_loop(write)
         return ToolResult(
-            str(path), "Wrote file successfully.", {"filepath": str(path), "exists": existed}
+            str(path),
+            "Wrote file successfully.",
+            {"filepath": str(path), "exists": existed},
+            edited=(str(path),),
         )

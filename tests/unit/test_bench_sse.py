@@ -1,0 +1,68 @@
+"""The bench's `/event` reader decodes a chunked body however the network splits it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyopencode.bench.sse import subscribe
+
+
+def _chunked(pieces: list[bytes]) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p) + b"0\r\n\r\n"
+
+
+async def _serve_and_read(raw: bytes, cuts: list[int], status: bytes = b"200 OK") -> bytes:
+    """A real loopback server writes `raw` after the head, split at `cuts`, with pauses so the
+    reader sees the pieces as separate reads; returns what `subscribe` handed on."""
+    head = b"HTTP/1.1 " + status + b"\r\ntransfer-encoding: chunked\r\n\r\n"
+    wire = head + raw
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        at = 0
+        for cut in [*sorted(set(cuts)), len(wire)]:
+            if cut > at:
+                writer.write(wire[at:cut])
+                await writer.drain()
+                await asyncio.sleep(0.001)
+                at = cut
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    got: list[bytes] = []
+    try:
+        await asyncio.wait_for(
+            subscribe(f"http://127.0.0.1:{port}", "/event", got.append, asyncio.Event(), {}), 10
+        )
+    finally:
+        server.close()
+        await server.wait_closed()
+    return b"".join(got)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pieces=st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(min_value=1, max_value=3000), max_size=6),
+)
+def test_any_split_of_a_chunked_body_decodes_to_the_body(
+    pieces: list[bytes], cuts: list[int]
+) -> None:
+    body = asyncio.run(_serve_and_read(_chunked(pieces), cuts))
+    assert body == b"".join(pieces)
+
+
+def test_a_refused_subscription_raises() -> None:
+    async def scenario() -> None:
+        try:
+            await _serve_and_read(_chunked([b"no"]), [], status=b"503 Busy")
+        except ConnectionError as exc:
+            assert "503" in str(exc)
+        else:
+            raise AssertionError("a 503 answer was read as a stream")
+
+    asyncio.run(scenario())

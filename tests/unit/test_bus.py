@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -149,3 +150,46 @@ def test_many_subscribers_get_events_of_several_turns_in_one_wake_up(subscribers
         assert waited < GATHER_S and got == 1, "woken by the first publish"
     else:
         assert waited >= GATHER_S * 0.9 and got == 3, "one wake-up for all three"
+
+
+def test_subscribers_with_one_key_share_each_batch_and_miss_nothing() -> None:
+    """Keyed subscribers at the same position get the bytes the first of them built (its
+    filter ran once); each gets exactly its directory's events, in order; one at another
+    position builds its own batch."""
+
+    def encode(event: Event) -> bytes:
+        return b"%d," % event.properties["n"]
+
+    async def main() -> None:
+        bus = Bus()
+        looked: list[str] = []
+
+        def accept_for(directory: str, who: str) -> Callable[[Event], bool]:
+            def accept(event: Event) -> bool:
+                looked.append(who)
+                return event.directory == directory
+
+            return accept
+
+        subs = [bus.subscribe(accept_for("/a", f"a{i}"), key=("dir", "/a")) for i in range(5)]
+        other = bus.subscribe(accept_for("/b", "b"), key=("dir", "/b"))
+        late = bus.subscribe(accept_for("/a", "late"), key=("dir", "/a"))
+        bus.publish([_event(n, "/a" if n % 3 else "/b") for n in range(30)])
+        for s in [*subs, other]:
+            assert await s.wait(1)
+        looked.clear()
+        batches = [s.frames(100, encode) for s in subs]
+        assert set(looked) == {"a0"}, "one filter pass serves every /a subscriber"
+        wanted = b"".join(b"%d," % n for n in range(30) if n % 3)
+        assert batches == [wanted] * 5
+        assert other.frames(100, encode) == b"".join(b"%d," % n for n in range(0, 30, 3))
+
+        bus.publish([_event(100, "/a"), _event(101, "/b")])
+        looked.clear()
+        assert await late.wait(1)
+        assert late.frames(100, encode) == wanted + b"100,"
+        assert [s.frames(100, encode) for s in subs] == [b"100,"] * 5
+        assert "late" in looked and "a0" in looked
+        assert not any(s._pending() for s in [*subs, late])
+
+    asyncio.run(main())

@@ -11,6 +11,8 @@ from pyopencode.server.errors import send_named
 log = logging.getLogger("pyopencode.server")
 
 _CLOSE = (b"connection", b"close")
+# The server's own `send`, left in the scope for the event stream's body writes (server/hot.py).
+RAW_SEND = "pyopencode.raw_send"
 
 
 class CompleteResponses:
@@ -33,6 +35,7 @@ class CompleteResponses:
             return
         started = False
         done = False
+        scope[RAW_SEND] = send
 
         async def tracked(message: Message) -> None:
             nonlocal started, done

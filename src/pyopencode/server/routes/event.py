@@ -73,22 +73,24 @@ async def _stream(
             yield server_frame("server.resync", reason="Last-Event-ID is unknown or too old")
         while True:
             try:
-                event = await sub.next(heartbeat)
+                pending = await sub.wait(heartbeat)
             except StopAsyncIteration:
+                pending = False
+            if sub.closed:
                 if sub.overflowed:
                     # Its backlog went over the cap and was dropped: the client must refetch
                     # (or resume with this frame's id, while the ring still covers it).
                     yield server_frame("server.resync", reason="The client fell too far behind")
                 return
-            if event is None:
+            if not pending:
                 yield server_frame("server.heartbeat")
-            else:
-                # Whatever else is already published goes out in the same write: one send (and
-                # one trip through the middleware) per batch instead of one per event. Frames
-                # are built once per event for all subscribers.
-                frames = [event.encoded(encode)]
-                frames += [e.encoded(encode) for e in sub.ready(_BATCH)]
-                yield b"".join(frames)
+                continue
+            # Whatever is already published goes out in one write: one send (and one trip
+            # through the middleware) per batch instead of one per event. Frames are built
+            # once per event, and a batch once per position, for all subscribers.
+            batch = sub.frames(_BATCH, encode)
+            if batch:
+                yield batch
     finally:
         # Runs when the client goes away too, so its queue is released at once.
         sub.close()
@@ -104,7 +106,11 @@ def directory_events(
     bus = state.bus
 
     def subscribe() -> Subscription:
-        sub = bus.subscribe(lambda e: e.directory == directory and is_public(e), last_event_id)
+        sub = bus.subscribe(
+            lambda e: e.directory == directory and is_public(e),
+            last_event_id,
+            key=("directory", directory),
+        )
         if subscribed is not None:
             subscribed(sub)
         return sub
@@ -140,7 +146,7 @@ async def global_events(state: AppState, last_event_id: LastEventId = None) -> S
     bus = state.bus
     return StreamingResponse(
         _stream(
-            lambda: bus.subscribe(is_public, last_event_id),
+            lambda: bus.subscribe(is_public, last_event_id, key="global"),
             state.settings.heartbeat_seconds,
             _global_frame,
             # Server-level frames belong to no directory; upstream's GlobalEvent requires one.

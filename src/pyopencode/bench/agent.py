@@ -24,6 +24,7 @@ from pyopencode.bench import procstat
 from pyopencode.bench.modelserver import MODEL_ID, PROVIDER_ID, STAMP
 from pyopencode.bench.report import percentile
 from pyopencode.bench.sse import subscribe
+from pyopencode.bench.subscribers import SubscriberProcess
 
 ERROR_SAMPLES = 5
 PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
@@ -31,7 +32,8 @@ PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
 DRAIN_S = 30.0
 QUIET_S = 0.5
 DELETE_TIMEOUT_S = 30.0
-_DELTA = b"message.part.delta"
+# Processes the fan-out's subscribers are spread over (the prompting client is another).
+FANOUT_PROCS = 2
 
 
 def now_us() -> int:
@@ -134,46 +136,6 @@ class StampCollector:
             if sequence not in self._seen:
                 self._seen.add(sequence)
                 self.latencies_ms.append((arrived - int(match.group(1))) / 1000.0)
-
-
-class CountingSubscriber:
-    """One of many cheap subscribers: counts events and the chunks their deltas carry, and
-    samples the oldest chunk's lag in each read.
-
-    Chunks, not delta events, are what must all arrive: a server may send the chunks that
-    reached it together as one delta (pyopencode does), another one delta per chunk.
-    """
-
-    def __init__(self) -> None:
-        self.events = 0
-        self.chunks = 0
-        self.lags_ms: list[float] = []
-        self._tail = b""
-        self.last_arrival = perf_counter()
-
-    def feed(self, data: bytes) -> None:
-        arrived = now_us()
-        self.last_arrival = perf_counter()
-        data = self._tail + data
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            self._tail = data
-            return
-        self._tail = data[cut + 2 :]
-        frames = data[:cut].split(b"\n\n")
-        self.events += len(frames)
-        first = True
-        for frame in frames:
-            if _DELTA not in frame:
-                continue
-            # Every stamp is "~<time>.<sequence>~" and the bench's text has no other "~".
-            self.chunks += frame.count(b"~") // 2
-            if first:
-                first = False
-                # The first delta in this read waited longest: its lag bounds the others'.
-                match = STAMP.search(frame)
-                if match:
-                    self.lags_ms.append((arrived - int(match.group(1))) / 1000.0)
 
 
 class ProcSampler:
@@ -389,33 +351,17 @@ async def run_fanout(
     track: set[str],
     progress: Progress | None = None,
     drain_s: float = DRAIN_S,
+    procs: int = FANOUT_PROCS,
 ) -> FanoutResult:
-    """`subscribers` readers on `/event` while `sessions` sessions prompt once each."""
-    readers = [CountingSubscriber() for _ in range(subscribers)]
-    readies = [asyncio.Event() for _ in readers]
-    sub_errors: list[str] = []
-
-    async def read(sub: CountingSubscriber, ready: asyncio.Event) -> None:
-        try:
-            await subscribe(url, "/event", sub.feed, ready, _headers(directory))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            sub_errors.append(f"{type(exc).__name__}: {exc}")
-            ready.set()
-        else:
-            # Only the bench ends a subscription (by cancelling it): the server closed this one.
-            sub_errors.append("the server ended the /event stream")
-
+    """`subscribers` readers on `/event`, in `procs` processes of their own, while `sessions`
+    sessions prompt once each."""
+    procs = max(1, min(procs, subscribers))
+    shares = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
+    workers = [SubscriberProcess(url, n, directory) for n in shares]
     async with _client(url, sessions, directory) as client:
         ids = await _create_sessions(client, sessions, tag, "fanout", track)
-        tasks: list[asyncio.Task[None]] = []
         try:
-            # Connect in batches so the accept queue is not the thing measured.
-            for start in range(0, subscribers, 50):
-                batch = range(start, min(subscribers, start + 50))
-                tasks += [asyncio.create_task(read(readers[i], readies[i])) for i in batch]
-                await asyncio.wait_for(asyncio.gather(*(readies[i].wait() for i in batch)), 60)
+            await asyncio.gather(*(w.start() for w in workers))
             await asyncio.sleep(0.5)
             task = (
                 progress.add_task(f"{label} fan-out x{subscribers}", total=sessions)
@@ -427,27 +373,23 @@ async def run_fanout(
                 if progress is not None and task is not None:
                     progress.advance(task)
 
-            events0 = sum(r.events for r in readers)
-            chunks0 = sum(r.chunks for r in readers)
+            for w in workers:
+                w.begin()
             client0 = process_time()
-            start_t = perf_counter()
+            start_t = time.time()
             latencies, errors = await _prompt_sessions(client, ids, 1, tag, advance)
             expected = len(latencies) * chunks
-
-            def last() -> float:
-                return max(r.last_arrival for r in readers)
-
-            await _drain(last, lambda: min(r.chunks for r in readers) >= expected, drain_s)
-            elapsed = max(last(), start_t) - start_t
-            client_cpu = (process_time() - client0) / elapsed if elapsed > 0 else 0.0
+            reports = await asyncio.gather(*(w.drain(expected, drain_s) for w in workers))
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    delivered = sum(r.events for r in readers) - events0
-    chunks = sum(r.chunks for r in readers) - chunks0
-    most = max((r.chunks for r in readers), default=0)
-    lags = sorted(lag for r in readers for lag in r.lags_ms)
+            await asyncio.gather(*(w.close() for w in workers))
+    elapsed = max(max(r.last_arrival for r in reports), start_t) - start_t
+    client_cpu = (process_time() - client0 + sum(r.cpu_s for r in reports)) / (elapsed or 1.0)
+    counts = [c for r in reports for c in r.chunks]
+    delivered = sum(e for r in reports for e in r.events)
+    delivered_chunks = sum(counts)
+    most = max(counts, default=0)
+    lags = sorted(lag for r in reports for lag in r.lags_ms)
+    sub_errors = [e for r in reports for e in r.errors]
     return FanoutResult(
         label=label,
         server=url,
@@ -458,12 +400,12 @@ async def run_fanout(
         elapsed_s=elapsed,
         events_delivered=delivered,
         events_per_s=delivered / elapsed if elapsed > 0 else 0.0,
-        chunks_delivered=chunks,
-        chunks_per_s=chunks / elapsed if elapsed > 0 else 0.0,
+        chunks_delivered=delivered_chunks,
+        chunks_per_s=delivered_chunks / elapsed if elapsed > 0 else 0.0,
         chunks_expected=expected,
         chunks_max=most,
-        subscribers_short=sum(1 for r in readers if r.chunks < most),
-        chunks_dropped=sum(most - r.chunks for r in readers),
+        subscribers_short=sum(1 for c in counts if c < most) + subscribers - len(counts),
+        chunks_dropped=sum(most - c for c in counts) + most * (subscribers - len(counts)),
         lag_samples=len(lags),
         lag_p50_ms=percentile(lags, 50),
         lag_p99_ms=percentile(lags, 99),

@@ -8,7 +8,6 @@ directory, then run the bench with the same `--model-port` (it serves the model 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
@@ -23,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pyopencode.bench import agent, session
+from pyopencode.bench import agent, loop, session
 from pyopencode.bench.modelserver import ModelProcess, opencode_config
 
 DEFAULT_CONCURRENCY = (1, 16, 64)
@@ -80,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds subscribers may take, after the last prompt answers, to receive every"
         f" delta; a subscriber still short then counts as failed (default {agent.DRAIN_S:g})",
     )
+    group.add_argument(
+        "--fanout-procs",
+        type=int,
+        default=agent.FANOUT_PROCS,
+        help="processes the fan-out subscribers are spread over, apart from the one that"
+        f" prompts (default {agent.FANOUT_PROCS})",
+    )
     group.add_argument("--no-fanout", action="store_true", help="skip the fan-out workload")
     group.add_argument("--pid", type=int, help="pid of server A, for CPU time and RSS")
     group.add_argument("--vs-pid", type=int, help="pid of server B, for CPU time and RSS")
@@ -99,7 +105,7 @@ class Target:
 
 def _problem(args: argparse.Namespace) -> str | None:
     counts = [*args.agent_concurrency, args.agent_rounds, args.agent_chunks]
-    counts += [args.fanout_subscribers, args.fanout_sessions]
+    counts += [args.fanout_subscribers, args.fanout_sessions, args.fanout_procs]
     if min(counts) < 1:
         return "--agent-* and --fanout-* counts must be positive"
     if not 0 < args.model_port < 65536:
@@ -227,6 +233,7 @@ async def _run_all(
                             track=t.live,
                             progress=progress,
                             drain_s=args.fanout_drain,
+                            procs=args.fanout_procs,
                         )
                         fanouts.append(f.to_dict())
                         _show_fanout(f.to_dict())
@@ -367,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
     fanouts: list[dict[str, Any]] = []
     interrupted = False
     try:
-        asyncio.run(_run_all(args, targets, results, fanouts))
+        loop.runner(getattr(args, "no_uvloop", False))[1](_run_all(args, targets, results, fanouts))
     except KeyboardInterrupt:
         interrupted = True
         console.print("[red]interrupted; partial results follow[/]")

@@ -8,9 +8,8 @@ import datetime as dt
 import os
 import platform
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 
-from pyopencode.bench import agentcmd, session
+from pyopencode.bench import agentcmd, loop, session
 from pyopencode.bench import report as tables
 
 DEFAULT_CONCURRENCY = (1, 8, 32, 64)
@@ -483,17 +482,6 @@ async def purge(targets: list[Target], concurrency: int) -> None:
         console.print(f"{escape(t.label)}: deleted {len(r.ids):,} leftover bench sessions")
 
 
-def _runner(no_uvloop: bool) -> tuple[str, Callable[[Coroutine[Any, Any, None]], None]]:
-    if not no_uvloop:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return f"uvloop {metadata.version('uvloop')}", uvloop.run
-    return "asyncio", asyncio.run
-
-
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark the parsed `bench` options describe.
 
@@ -509,7 +497,7 @@ def run_bench(args: argparse.Namespace) -> int:
     targets = [Target(args.label, args.url.rstrip("/"))]
     if args.vs:
         targets.append(Target(args.label2, args.vs.rstrip("/")))
-    loop_name, runner = _runner(args.no_uvloop)
+    loop_name, runner = loop.runner(args.no_uvloop)
 
     if args.purge:
         runner(purge(targets, max(args.concurrency)))

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from pyopencode.bench import loop
 from pyopencode.bench.session import TITLE_PREFIX
 
 Json = dict[str, Any]
@@ -271,9 +272,9 @@ async def _serve_until_stdin_closes(chunks: int, port: int) -> None:
     async with ModelServer(chunks=chunks, port=port) as server:
         sys.stdout.buffer.write(orjson.dumps({"port": server.port}) + b"\n")
         sys.stdout.flush()
-        loop = asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        await running.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         with contextlib.suppress(ConnectionError):
             await reader.read()
     sys.stdout.buffer.write(orjson.dumps(asdict(server.stats)) + b"\n")
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-    asyncio.run(_serve_until_stdin_closes(args.chunks, args.port))
+    loop.runner()[1](_serve_until_stdin_closes(args.chunks, args.port))
 
 
 class _Framer:

@@ -1,0 +1,258 @@
+"""Fan-out subscribers in processes of their own, so the readers' CPU is not the prompting
+client's: hundreds of `/event` readers in the process that also drives the prompts queued
+behind its HTTP work, and that wait was measured as the server's lag.
+
+`python -m pyopencode.bench.subscribers URL --count N [--directory D]` connects N subscribers,
+writes `{"ready": true}` (or `{"error": ...}`) on stdout, then obeys one command per stdin line:
+
+- `start`: the counts from here on are the ones reported;
+- `drain EXPECTED LIMIT_S`: wait until every subscriber holds EXPECTED chunks, the streams go
+  quiet, or LIMIT_S seconds pass; then write the results as one JSON line and exit.
+
+`SubscriberProcess` is the parent's side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from pyopencode.bench import loop
+from pyopencode.bench.modelserver import STAMP
+from pyopencode.bench.sse import subscribe
+
+CONNECT_BATCH = 50
+CONNECT_TIMEOUT_S = 60.0
+QUIET_S = 0.5
+_SPAWN_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Report:
+    """What one process's subscribers got after `start`."""
+
+    events: list[int] = field(default_factory=list)
+    chunks: list[int] = field(default_factory=list)
+    lags_ms: list[float] = field(default_factory=list)
+    last_arrival: float = 0.0  # wall clock, comparable across processes
+    cpu_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class CountingSubscriber:
+    """One of many cheap subscribers: counts events and the chunks their deltas carry, and
+    samples the oldest chunk's lag in each read.
+
+    Chunks, not delta events, are what must all arrive: a server may send the chunks that
+    reached it together as one delta (pyopencode does), another one delta per chunk.
+    """
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.chunks = 0
+        self.lags_ms: list[float] = []
+        self._tail = b""
+        self.last_arrival = time.time()
+
+    def feed(self, data: bytes) -> None:
+        arrived = time.time_ns() // 1000
+        self.last_arrival = arrived / 1e6
+        data = self._tail + data
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self._tail = data
+            return
+        self._tail = data[cut + 2 :]
+        frames = data[:cut].split(b"\n\n")
+        self.events += len(frames)
+        first = True
+        for frame in frames:
+            if _DELTA not in frame:
+                continue
+            # Every stamp is "~<time>.<sequence>~" and the bench's text has no other "~".
+            self.chunks += frame.count(b"~") // 2
+            if first:
+                first = False
+                # The first delta in this read waited longest: its lag bounds the others'.
+                match = STAMP.search(frame)
+                if match:
+                    self.lags_ms.append((arrived - int(match.group(1))) / 1000.0)
+
+
+_DELTA = b"message.part.delta"
+
+
+class _Subscribers:
+    def __init__(self, url: str, count: int, directory: str | None) -> None:
+        self.url = url
+        self.headers = {"x-opencode-directory": directory} if directory else {}
+        self.readers = [CountingSubscriber() for _ in range(count)]
+        self.errors: list[str] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self._base: list[tuple[int, int, int]] = []
+        self._cpu0 = 0.0
+
+    async def _read(self, sub: CountingSubscriber, ready: asyncio.Event) -> None:
+        try:
+            await subscribe(self.url, "/event", sub.feed, ready, self.headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            ready.set()
+        else:
+            # Only the bench ends a subscription (by cancelling it): the server closed this one.
+            self.errors.append("the server ended the /event stream")
+
+    async def connect(self) -> None:
+        readies = [asyncio.Event() for _ in self.readers]
+        # In batches, so the accept queue is not the thing measured.
+        for start in range(0, len(self.readers), CONNECT_BATCH):
+            batch = range(start, min(len(self.readers), start + CONNECT_BATCH))
+            self.tasks += [
+                asyncio.create_task(self._read(self.readers[i], readies[i])) for i in batch
+            ]
+            await asyncio.wait_for(
+                asyncio.gather(*(readies[i].wait() for i in batch)), CONNECT_TIMEOUT_S
+            )
+
+    def start(self) -> None:
+        self._base = [(r.events, r.chunks, len(r.lags_ms)) for r in self.readers]
+        self._cpu0 = time.process_time()
+
+    async def drain(self, expected: int, limit_s: float) -> Report:
+        base = self._base or [(0, 0, 0)] * len(self.readers)
+        deadline = time.monotonic() + limit_s
+
+        def got(i: int) -> int:
+            return self.readers[i].chunks - base[i][1]
+
+        while time.monotonic() < deadline:
+            if all(got(i) >= expected for i in range(len(self.readers))):
+                break
+            if time.time() - max(r.last_arrival for r in self.readers) > QUIET_S:
+                break
+            await asyncio.sleep(0.05)
+        pairs = list(zip(self.readers, base, strict=True))
+        report = Report(
+            events=[r.events - b[0] for r, b in pairs],
+            chunks=[got(i) for i in range(len(self.readers))],
+            lags_ms=[lag for r, b in pairs for lag in r.lags_ms[b[2] :]],
+            last_arrival=max(r.last_arrival for r in self.readers),
+            cpu_s=time.process_time() - self._cpu0,
+            errors=list(self.errors),
+        )
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        return report
+
+
+def _say(message: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(message) + b"\n")
+    sys.stdout.flush()
+
+
+async def _serve(url: str, count: int, directory: str | None) -> None:
+    subs = _Subscribers(url, count, directory)
+    try:
+        await subs.connect()
+    except Exception as exc:
+        _say({"error": f"{type(exc).__name__}: {exc}"})
+        return
+    _say({"ready": True, "errors": subs.errors})
+    running = asyncio.get_running_loop()
+    commands = asyncio.StreamReader()
+    await running.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+    while line := await commands.readline():
+        word, *rest = line.decode().split()
+        if word == "start":
+            subs.start()
+        elif word == "drain":
+            report = await subs.drain(int(rest[0]), float(rest[1]))
+            _say(asdict(report))
+            return
+    for task in subs.tasks:
+        task.cancel()
+
+
+class SubscriberProcess:
+    """`count` subscribers to `url` in a child process."""
+
+    def __init__(self, url: str, count: int, directory: str | None) -> None:
+        self.url = url
+        self.count = count
+        self.directory = directory
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        args = [self.url, "--count", str(self.count)]
+        if self.directory:
+            args += ["--directory", self.directory]
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pyopencode.bench.subscribers",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        said = await self._read(_SPAWN_TIMEOUT_S)
+        if not said.get("ready"):
+            await self.close()
+            raise ConnectionError(f"fan-out subscribers did not connect: {said.get('error')}")
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdout is not None
+        line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        if not line:
+            return {"error": "the subscriber process exited"}
+        found: dict[str, Any] = orjson.loads(line)
+        return found
+
+    def _send(self, command: str) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(command.encode() + b"\n")
+
+    def begin(self) -> None:
+        self._send("start")
+
+    async def drain(self, expected: int, limit_s: float) -> Report:
+        self._send(f"drain {expected} {limit_s}")
+        said = await self._read(limit_s + _SPAWN_TIMEOUT_S)
+        if "error" in said:
+            return Report(errors=[str(said["error"])])
+        return Report(**said)
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pyopencode.bench.subscribers")
+    parser.add_argument("url")
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--directory")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        loop.runner()[1](_serve(args.url, args.count, args.directory))
+
+
+if __name__ == "__main__":
+    main()

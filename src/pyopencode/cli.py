@@ -116,6 +116,9 @@ def _check_limits(args: argparse.Namespace) -> str | None:
 _GC_YOUNG_THRESHOLD = 10_000
 
 
+_SWITCH_INTERVAL_S = 0.001
+
+
 def _tune_gc() -> None:
     # What start-up built (modules, routes, schemas: most of the heap) lives as long as the
     # process. Frozen, full collections no longer walk it: each one had stalled every request
@@ -190,6 +193,9 @@ def serve(args: argparse.Namespace) -> int:
         lock.record(f"http://{shown}:{port}")
     app = create_app(settings)
     _tune_gc()
+    # The event loop shares the GIL with the SQLite writer and the threads that read files
+    # and rows; Python's default 5 ms turn let one of them hold up every stream that long.
+    sys.setswitchinterval(_SWITCH_INTERVAL_S)
     config = uvicorn.Config(
         CompleteResponses(app),
         log_level=args.log_level,

@@ -32,6 +32,8 @@ PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
 DRAIN_S = 30.0
 QUIET_S = 0.5
 DELETE_TIMEOUT_S = 30.0
+# Below this share of a core, a server counts as idle before a workload starts.
+SETTLE_QUIET = 0.1
 # Processes the fan-out's subscribers are spread over (the prompting client is another).
 FANOUT_PROCS = 2
 
@@ -136,6 +138,31 @@ class StampCollector:
             if sequence not in self._seen:
                 self._seen.add(sequence)
                 self.latencies_ms.append((arrived - int(match.group(1))) / 1000.0)
+
+
+async def settle(
+    pids: list[int], *, quiet: float = SETTLE_QUIET, window_s: float = 0.5, limit_s: float = 30.0
+) -> float:
+    """Wait until every server process in `pids` uses less than `quiet` of a core over
+    `window_s` (at most `limit_s`); returns the seconds waited.
+
+    A server that just started, or just finished a workload, may still be busy on its own
+    (indexing, titles, cleanup); the next workload, on either server, should not share the
+    machine with that."""
+    waited = 0.0
+    while pids and waited < limit_s:
+        before = [procstat.cpu_seconds(pid) for pid in pids]
+        await asyncio.sleep(window_s)
+        waited += window_s
+        after = [procstat.cpu_seconds(pid) for pid in pids]
+        busy = [
+            (b - a) / window_s
+            for a, b in zip(before, after, strict=True)
+            if a is not None and b is not None
+        ]
+        if all(load < quiet for load in busy):
+            break
+    return waited
 
 
 class ProcSampler:

@@ -203,8 +203,10 @@ async def _run_all(
                     for sample in warm.error_samples:
                         console.print(f"  warm-up: {sample}", style="red", markup=False)
                     await agent.delete_sessions(t.url, t.live, directory)
+                pids = [t.pid for t in targets if t.pid is not None]
                 for concurrency in args.agent_concurrency:
                     for t in targets:
+                        await _settle(pids)
                         r = await agent.run_agent(
                             t.url,
                             concurrency,
@@ -222,6 +224,7 @@ async def _run_all(
                         await agent.delete_sessions(t.url, t.live, directory)
                 if not args.no_fanout:
                     for t in targets:
+                        await _settle(pids)
                         f = await agent.run_fanout(
                             t.url,
                             subscribers=args.fanout_subscribers,
@@ -251,6 +254,12 @@ async def _run_all(
             f"model server answered {model.stats.tool_calls} tool calls, {model.stats.answers}"
             f" answers, {model.stats.other} other requests"
         )
+
+
+async def _settle(pids: list[int]) -> None:
+    waited = await agent.settle(pids)
+    if waited > 1.0:
+        console.print(f"  waited {waited:.1f} s for the servers to go idle", style="dim")
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

@@ -187,9 +187,12 @@ class Subscription:
                 return True
             if self.closed:
                 raise StopAsyncIteration
+            # Woken by events it does not accept (another directory's), it waits on for the
+            # rest of its time: False means a quiet `timeout`, and the stream sends a heartbeat.
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
+            # Only an idle subscriber waits, on one timer; a busy one never pays for it.
             waiter = self._waiter = loop.create_future()
             self._bus.waiting(self)
             timer = loop.call_later(remaining, _expire, waiter)
@@ -216,28 +219,13 @@ class Subscription:
 
     async def next(self, timeout: float) -> Event | None:
         """The next event, or None when `timeout` passes with nothing to send."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            found = self.ready(1)
-            if found:
-                return found[0]
-            if self.closed:
-                raise StopAsyncIteration
-            # Woken by events it does not accept (another directory's), it waits on for the
-            # rest of its time: None means a quiet `timeout`, and the stream sends a heartbeat.
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            # Only an idle subscriber waits, on one timer; a busy one never pays for it.
-            waiter = self._waiter = loop.create_future()
-            self._bus.waiting(self)
-            timer = loop.call_later(remaining, _expire, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-                self._waiter = None
+        if not await self.wait(timeout):
+            return None
+        # `wait` saw an accepted event past the cursor, and nothing ran since.
+        found = self.ready(1)
+        if not found:
+            raise StopAsyncIteration
+        return found[0]
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:

@@ -193,3 +193,18 @@ def test_subscribers_with_one_key_share_each_batch_and_miss_nothing() -> None:
         assert not any(s._pending() for s in [*subs, late])
 
     asyncio.run(main())
+
+
+def test_a_closed_subscription_ends_the_wait_and_a_quiet_one_times_out() -> None:
+    async def main() -> None:
+        bus = Bus()
+        sub = bus.subscribe()
+        assert await sub.wait(0.02) is False
+        assert await sub.next(0.02) is None
+        waiting = asyncio.ensure_future(sub.wait(5))
+        await asyncio.sleep(0)
+        sub.close()
+        with pytest.raises(StopAsyncIteration):
+            await waiting
+
+    asyncio.run(main())

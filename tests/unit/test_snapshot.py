@@ -219,3 +219,41 @@ def test_concurrent_snapshots_share_staging_and_each_sees_its_own_change(
         assert "late.txt" in names(await staying)
 
     asyncio.run(scenario())
+
+
+def test_callers_of_one_shared_run_return_on_loop_turns_of_their_own(tmp_path: Path) -> None:
+    """Dozens of sessions released by one staging run at once would each build a model request
+    in the same loop turn, holding up every stream; they go on one per turn instead, and a
+    caller that went away does not hold up the ones after it."""
+    repo = make_repo(tmp_path / "repo")
+    shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
+
+    async def scenario() -> None:
+        await shadow.track()
+        loop = asyncio.get_running_loop()
+        turn = 0
+        ticking = True
+
+        def tick() -> None:
+            nonlocal turn
+            turn += 1
+            if ticking:
+                loop.call_soon(tick)
+
+        returned: list[int] = []
+
+        async def caller() -> None:
+            await shadow.track()
+            returned.append(turn)
+
+        tasks = [asyncio.ensure_future(caller()) for _ in range(12)]
+        gone = asyncio.ensure_future(shadow.track())
+        loop.call_soon(tick)
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        ticking = False
+        assert len(returned) == 12
+        assert len(set(returned)) == 12, f"callers returned together: {returned}"
+
+    asyncio.run(scenario())

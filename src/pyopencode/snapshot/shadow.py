@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ class _Index:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.pending: asyncio.Task[str] | None = None
+        # Callers of a finished run, let go one loop turn apart (see `_own_turn`).
+        self.leaving: deque[asyncio.Future[None]] = deque()
 
 
 _INDEXES: dict[str, _Index] = {}
@@ -103,7 +106,9 @@ class ShadowRepo:
             pending = index.pending = asyncio.ensure_future(self._staged(index))
             pending.add_done_callback(_retrieve)
         # A caller that goes away must not cancel the run the others wait for.
-        return await asyncio.shield(pending)
+        tree = await asyncio.shield(pending)
+        await _own_turn(index.leaving)
+        return tree
 
     async def _staged(self, index: _Index) -> str:
         async with self._lock:
@@ -202,6 +207,29 @@ class ShadowRepo:
                 for rel in rels:
                     if rel not in present:
                         _remove(self.worktree, rel)
+
+
+async def _own_turn(queue: deque[asyncio.Future[None]]) -> None:
+    """Return on a loop turn no other caller in `queue` returns on.
+
+    A shared run ends for dozens of sessions at once, and each goes on to build its next model
+    request; all in one loop turn, that is tens of milliseconds in which no model stream is read.
+    One per turn, the streams' reads come in between."""
+    waiter = asyncio.get_running_loop().create_future()
+    queue.append(waiter)
+    if len(queue) == 1:
+        asyncio.get_running_loop().call_soon(_let_one_go, queue)
+    await waiter
+
+
+def _let_one_go(queue: deque[asyncio.Future[None]]) -> None:
+    while queue:
+        waiter = queue.popleft()
+        if not waiter.done():  # a cancelled caller gives its turn to the next
+            waiter.set_result(None)
+            break
+    if queue:
+        asyncio.get_running_loop().call_soon(_let_one_go, queue)
 
 
 def _retrieve(task: asyncio.Task[str]) -> None:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyopencode.bench.sse import subscribe
+from pyopencode.bench.subscribers import CountingSubscriber
 
 
 def _chunked(pieces: list[bytes]) -> bytes:
@@ -66,3 +67,31 @@ def test_a_refused_subscription_raises() -> None:
             raise AssertionError("a 503 answer was read as a stream")
 
     asyncio.run(scenario())
+
+
+def _frame(kind: bytes, body: bytes) -> bytes:
+    return b'data: {"id":"evt_x","type":"%s","properties":%s}\nid: evt_x\n\n' % (kind, body)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=6))
+def test_a_fanout_reader_counts_delta_chunks_only_however_reads_split(cuts: list[int]) -> None:
+    """Stamps count in `message.part.delta` frames only (a finished part repeats them, and
+    an event type that merely starts the same is another event); every frame counts once."""
+    now = b"%016d" % 1_700_000_000_000_000
+    stream = b"".join(
+        [
+            _frame(b"server.connected", b"{}"),
+            _frame(b"message.part.delta", b'{"delta":" ~' + now + b".1~ ~" + now + b'.2~"}'),
+            _frame(b"message.part.updated", b'{"text":" ~' + now + b".1~ ~" + now + b'.2~"}'),
+            _frame(b"message.part.delta", b'{"delta":" ~' + now + b'.3~"}'),
+            _frame(b"message.part.deltas", b'{"delta":" ~' + now + b'.9~"}'),
+        ]
+    )
+    reader = CountingSubscriber()
+    at = 0
+    for cut in [*sorted({c for c in cuts if c < len(stream)}), len(stream)]:
+        reader.feed(stream[at:cut])
+        at = cut
+    assert (reader.events, reader.chunks) == (5, 3)
+    assert 1 <= len(reader.lags_ms) <= 2

@@ -86,7 +86,7 @@ class _EventStream(asyncio.Protocol):
             if self._need == 0:
                 self._need = -1
         self._buffer = data[at:]
-        return b"".join(pieces)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _fail(self, exc: Exception) -> None:
         if not self.done.done():

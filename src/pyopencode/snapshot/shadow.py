@@ -215,10 +215,13 @@ async def _own_turn(queue: deque[asyncio.Future[None]]) -> None:
     A shared run ends for dozens of sessions at once, and each goes on to build its next model
     request; all in one loop turn, that is tens of milliseconds in which no model stream is read.
     One per turn, the streams' reads come in between."""
-    waiter = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    if queue and queue[0].get_loop() is not loop:
+        queue.clear()  # left by a loop that has since closed: nothing will let them go
+    waiter = loop.create_future()
     queue.append(waiter)
     if len(queue) == 1:
-        asyncio.get_running_loop().call_soon(_let_one_go, queue)
+        loop.call_soon(_let_one_go, queue)
     await waiter
 
 

@@ -99,6 +99,8 @@ def test_agent_bench_two_servers(tmp_path: Path) -> None:
         warm_up = 2  # one untimed turn per server
         prompts = sum(r["prompts"] for r in rows) + FANOUT_SESSIONS * 2 + warm_up
         assert len(written) == prompts
+        # The model server's own count, reported by its process as it stops.
+        assert f"model server answered {prompts} tool calls, {prompts} answers" in proc.stdout
         for path in written:
             assert path.read_text() == f"written for: {_prompt_for(path, project)}\n"
 

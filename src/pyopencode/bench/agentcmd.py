@@ -250,10 +250,11 @@ async def _run_all(
                         style="yellow",
                         markup=False,
                     )
-        console.print(
-            f"model server answered {model.stats.tool_calls} tool calls, {model.stats.answers}"
-            f" answers, {model.stats.other} other requests"
-        )
+    # The model server's process reports what it was asked for as it stops.
+    console.print(
+        f"model server answered {model.stats.tool_calls} tool calls, {model.stats.answers}"
+        f" answers, {model.stats.other} other requests"
+    )
 
 
 async def _settle(pids: list[int]) -> None:

@@ -23,14 +23,13 @@ from rich.progress import Progress
 from pyopencode.bench import procstat
 from pyopencode.bench.modelserver import MODEL_ID, PROVIDER_ID, STAMP
 from pyopencode.bench.report import percentile
-from pyopencode.bench.sse import subscribe
-from pyopencode.bench.subscribers import SubscriberProcess
+from pyopencode.bench.sse import directory_headers, subscribe
+from pyopencode.bench.subscribers import SubscriberProcess, until_done_or_quiet
 
 ERROR_SAMPLES = 5
 PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
 # After the last prompt answers, how long subscribers may take to deliver what is still queued.
 DRAIN_S = 30.0
-QUIET_S = 0.5
 DELETE_TIMEOUT_S = 30.0
 # Below this share of a core, a server counts as idle before a workload starts.
 SETTLE_QUIET = 0.1
@@ -191,10 +190,6 @@ class ProcSampler:
             self._task.cancel()
 
 
-def _headers(directory: str | None) -> dict[str, str]:
-    return {"x-opencode-directory": directory} if directory else {}
-
-
 async def _create_sessions(
     client: httpx.AsyncClient, n: int, tag: str, name: str, track: set[str]
 ) -> list[str]:
@@ -265,21 +260,10 @@ async def _prompt_sessions(
     return latencies, errors
 
 
-async def _drain(
-    last_arrivals: Callable[[], float], done: Callable[[], bool], limit_s: float = DRAIN_S
-) -> None:
-    """Wait until subscribers have all they should (`done`) or went quiet, at most `limit_s`."""
-    deadline = perf_counter() + limit_s
-    while perf_counter() < deadline and not done():
-        if perf_counter() - last_arrivals() > QUIET_S:
-            return
-        await asyncio.sleep(0.05)
-
-
 def _client(url: str, connections: int, directory: str | None) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.AsyncClient(
-        base_url=url, timeout=PROMPT_TIMEOUT, limits=limits, headers=_headers(directory)
+        base_url=url, timeout=PROMPT_TIMEOUT, limits=limits, headers=directory_headers(directory)
     )
 
 
@@ -302,7 +286,7 @@ async def run_agent(
     async with _client(url, concurrency, directory) as client:
         ids = await _create_sessions(client, concurrency, tag, f"agent c{concurrency}", track)
         reader = asyncio.create_task(
-            subscribe(url, "/event", collector.feed, ready, _headers(directory))
+            subscribe(url, "/event", collector.feed, ready, directory_headers(directory))
         )
         try:
             await asyncio.wait_for(ready.wait(), 30)
@@ -327,8 +311,11 @@ async def run_agent(
             cpu1 = procstat.cpu_seconds(pid) if pid else None
             client_cpu = (process_time() - client0) / elapsed if elapsed > 0 else 0.0
             expected = len(latencies) * chunks
-            await _drain(
-                lambda: collector.last_arrival, lambda: len(collector.latencies_ms) >= expected
+            await until_done_or_quiet(
+                lambda: len(collector.latencies_ms) >= expected,
+                lambda: collector.last_arrival,
+                DRAIN_S,
+                clock=perf_counter,
             )
         finally:
             ended = reader.done()

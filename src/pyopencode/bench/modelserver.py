@@ -19,14 +19,13 @@ import asyncio
 import contextlib
 import itertools
 import re
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
-from pyopencode.bench import loop
+from pyopencode.bench import child, loop
 from pyopencode.bench.session import TITLE_PREFIX
 
 Json = dict[str, Any]
@@ -220,42 +219,35 @@ class ModelProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> ModelProcess:
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "pyopencode.bench.modelserver",
-            "--chunks",
-            str(self.chunks),
-            "--port",
-            str(self.port),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        args = ["--chunks", str(self.chunks), "--port", str(self.port)]
+        proc = self._proc = await child.spawn(
+            "pyopencode.bench.modelserver", *args, keep_stderr=True
         )
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        line = await asyncio.wait_for(self._proc.stdout.readline(), _START_TIMEOUT_S)
-        if not line:
-            error = (await self._proc.stderr.read()).decode(errors="replace").strip()
-            await self._proc.wait()
-            last = error.splitlines()[-1] if error else f"exit status {self._proc.returncode}"
+        said = await child.receive(proc, _START_TIMEOUT_S)
+        if said is None:
+            assert proc.stderr is not None
+            error = (await proc.stderr.read()).decode(errors="replace").strip()
+            await proc.wait()
+            last = error.splitlines()[-1] if error else f"exit status {proc.returncode}"
             raise OSError(f"the bench model server did not start: {last}")
-        self.port = int(orjson.loads(line)["port"])
+        self.port = int(said["port"])
         return self
 
     async def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
         proc.stdin.close()
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), _STOP_TIMEOUT_S)
-            if line:
-                self.stats = ModelStats(**orjson.loads(line))
-            await asyncio.wait_for(proc.wait(), _STOP_TIMEOUT_S)
+            said = await child.receive(proc, _STOP_TIMEOUT_S)
         except TimeoutError:
             proc.kill()
             await proc.wait()
+            return
+        if said is not None:
+            self.stats = ModelStats(**said)
+        await child.stop(proc, _STOP_TIMEOUT_S)
 
     async def __aenter__(self) -> ModelProcess:
         return await self.start()
@@ -270,15 +262,11 @@ _STOP_TIMEOUT_S = 30.0
 
 async def _serve_until_stdin_closes(chunks: int, port: int) -> None:
     async with ModelServer(chunks=chunks, port=port) as server:
-        sys.stdout.buffer.write(orjson.dumps({"port": server.port}) + b"\n")
-        sys.stdout.flush()
-        running = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await running.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        child.say({"port": server.port})
+        reader = await child.commands()
         with contextlib.suppress(ConnectionError):
             await reader.read()
-    sys.stdout.buffer.write(orjson.dumps(asdict(server.stats)) + b"\n")
-    sys.stdout.flush()
+    child.say(asdict(server.stats))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -107,6 +107,11 @@ class _EventStream(asyncio.Protocol):
             self._finish()
 
 
+def directory_headers(directory: str | None) -> dict[str, str]:
+    """The header that picks the project a request is about (none: the server's own)."""
+    return {"x-opencode-directory": directory} if directory else {}
+
+
 async def subscribe(
     url: str, path: str, on_data: OnData, ready: asyncio.Event, headers: dict[str, str]
 ) -> None:

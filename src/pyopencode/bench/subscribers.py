@@ -17,21 +17,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
-from pyopencode.bench import loop
+from pyopencode.bench import child, loop
 from pyopencode.bench.modelserver import STAMP
-from pyopencode.bench.sse import subscribe
+from pyopencode.bench.sse import directory_headers, subscribe
 
 CONNECT_BATCH = 50
 CONNECT_TIMEOUT_S = 60.0
 QUIET_S = 0.5
 _SPAWN_TIMEOUT_S = 120.0
+_STOP_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -44,6 +43,21 @@ class Report:
     last_arrival: float = 0.0  # wall clock, comparable across processes
     cpu_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+
+
+async def until_done_or_quiet(
+    done: Callable[[], bool],
+    last_arrival: Callable[[], float],
+    limit_s: float,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Wait until subscribers have all they should (`done`), or nothing arrived for QUIET_S
+    (`last_arrival` read on `clock`), at most `limit_s`."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and not done():
+        if clock() - last_arrival() > QUIET_S:
+            return
+        await asyncio.sleep(0.05)
 
 
 class CountingSubscriber:
@@ -94,7 +108,7 @@ _DELTA = b'message.part.delta"'
 class _Subscribers:
     def __init__(self, url: str, count: int, directory: str | None) -> None:
         self.url = url
-        self.headers = {"x-opencode-directory": directory} if directory else {}
+        self.headers = directory_headers(directory)
         self.readers = [CountingSubscriber() for _ in range(count)]
         self.errors: list[str] = []
         self.tasks: list[asyncio.Task[None]] = []
@@ -131,17 +145,15 @@ class _Subscribers:
 
     async def drain(self, expected: int, limit_s: float) -> Report:
         base = self._base or [(0, 0, 0)] * len(self.readers)
-        deadline = time.monotonic() + limit_s
 
         def got(i: int) -> int:
             return self.readers[i].chunks - base[i][1]
 
-        while time.monotonic() < deadline:
-            if all(got(i) >= expected for i in range(len(self.readers))):
-                break
-            if time.time() - max(r.last_arrival for r in self.readers) > QUIET_S:
-                break
-            await asyncio.sleep(0.05)
+        await until_done_or_quiet(
+            lambda: all(got(i) >= expected for i in range(len(self.readers))),
+            lambda: max(r.last_arrival for r in self.readers),
+            limit_s,
+        )
         pairs = list(zip(self.readers, base, strict=True))
         report = Report(
             events=[r.events - b[0] for r, b in pairs],
@@ -157,29 +169,22 @@ class _Subscribers:
         return report
 
 
-def _say(message: dict[str, Any]) -> None:
-    sys.stdout.buffer.write(orjson.dumps(message) + b"\n")
-    sys.stdout.flush()
-
-
 async def _serve(url: str, count: int, directory: str | None) -> None:
     subs = _Subscribers(url, count, directory)
     try:
         await subs.connect()
     except Exception as exc:
-        _say({"error": f"{type(exc).__name__}: {exc}"})
+        child.say({"error": f"{type(exc).__name__}: {exc}"})
         return
-    _say({"ready": True, "errors": subs.errors})
-    running = asyncio.get_running_loop()
-    commands = asyncio.StreamReader()
-    await running.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+    child.say({"ready": True, "errors": subs.errors})
+    commands = await child.commands()
     while line := await commands.readline():
         word, *rest = line.decode().split()
         if word == "start":
             subs.start()
         elif word == "drain":
             report = await subs.drain(int(rest[0]), float(rest[1]))
-            _say(asdict(report))
+            child.say(asdict(report))
             return
     for task in subs.tasks:
         task.cancel()
@@ -198,52 +203,33 @@ class SubscriberProcess:
         args = [self.url, "--count", str(self.count)]
         if self.directory:
             args += ["--directory", self.directory]
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "pyopencode.bench.subscribers",
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        said = await self._read(_SPAWN_TIMEOUT_S)
+        self._proc = await child.spawn("pyopencode.bench.subscribers", *args)
+        said = await self._receive(_SPAWN_TIMEOUT_S)
         if not said.get("ready"):
             await self.close()
             raise ConnectionError(f"fan-out subscribers did not connect: {said.get('error')}")
 
-    async def _read(self, timeout: float) -> dict[str, Any]:
-        assert self._proc is not None and self._proc.stdout is not None
-        line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
-        if not line:
-            return {"error": "the subscriber process exited"}
-        found: dict[str, Any] = orjson.loads(line)
-        return found
-
-    def _send(self, command: str) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        self._proc.stdin.write(command.encode() + b"\n")
+    async def _receive(self, timeout: float) -> dict[str, Any]:
+        assert self._proc is not None
+        said = await child.receive(self._proc, timeout)
+        return {"error": "the subscriber process exited"} if said is None else said
 
     def begin(self) -> None:
-        self._send("start")
+        assert self._proc is not None
+        child.send(self._proc, "start")
 
     async def drain(self, expected: int, limit_s: float) -> Report:
-        self._send(f"drain {expected} {limit_s}")
-        said = await self._read(limit_s + _SPAWN_TIMEOUT_S)
+        assert self._proc is not None
+        child.send(self._proc, f"drain {expected} {limit_s}")
+        said = await self._receive(limit_s + _SPAWN_TIMEOUT_S)
         if "error" in said:
             return Report(errors=[str(said["error"])])
         return Report(**said)
 
     async def close(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        if proc is not None:
+            await child.stop(proc, _STOP_TIMEOUT_S)
 
 
 def main(argv: list[str] | None = None) -> None:

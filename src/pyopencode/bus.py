@@ -105,18 +105,38 @@ class Subscription:
         self.closed = False
         self.overflowed = False
         self._waiter: asyncio.Future[None] | None = None
+        # Set by a stream that writes its batches itself when the bus wakes it, instead of
+        # having its task resumed (the event stream's fan-out, server/routes/event.py). It
+        # runs inside the wake-up and must end by calling `rearm` or `resume`. It is only
+        # called while the task waits in `wait`: a task that took a batch and has yet to
+        # write it must write it before anything newer goes out.
+        self.push: Callable[[], None] | None = None
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.push = None
         self._bus.unsubscribe(self)
         self.wake()
 
     def wake(self) -> None:
+        push = self.push
+        if push is not None and self._waiter is not None:
+            push()
+        else:
+            self.resume()
+
+    def resume(self) -> None:
+        """Resume the task waiting in `wait`, if one is."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def rearm(self) -> None:
+        """Be woken by the next publish, without a task waiting (after a `push`)."""
+        if not self.closed:
+            self._bus.waiting(self)
 
     def overflow(self) -> None:
         self.overflowed = True
@@ -153,8 +173,14 @@ class Subscription:
                 found.append(event)
         return found
 
-    def frames(self, limit: int, encode: Callable[[Event], bytes]) -> bytes:
-        """The encoded frames of up to `limit` ready events, joined (b"" when there are none).
+    def frames(
+        self,
+        limit: int,
+        encode: Callable[[Event], bytes],
+        wrap: Callable[[bytes], bytes] | None = None,
+    ) -> bytes:
+        """The encoded frames of up to `limit` ready events, joined and passed to `wrap` (b""
+        when there are none, unwrapped).
 
         Subscribers with the same key at the same position get the same bytes, so the first
         of them to ask builds them and the others take its result: with hundreds of
@@ -162,18 +188,18 @@ class Subscription:
         """
         bus = self._bus
         if self.closed or self.key is None:
-            return b"".join(e.encoded(encode) for e in self.ready(limit))
+            return _joined(self.ready(limit), encode, wrap)
         if self.cursor < bus.first_seq - 1:
             self.overflow()
             return b""
         shared = bus.batches
-        found = shared.get((self.key, encode, limit, self.cursor))
+        found = shared.get((self.key, encode, wrap, limit, self.cursor))
         if found is not None:
             self.cursor, self.cursor_total, data = found
             return data
         start = self.cursor
-        data = b"".join(e.encoded(encode) for e in self.ready(limit))
-        shared[(self.key, encode, limit, start)] = (self.cursor, self.cursor_total, data)
+        data = _joined(self.ready(limit), encode, wrap)
+        shared[(self.key, encode, wrap, limit, start)] = (self.cursor, self.cursor_total, data)
         return data
 
     async def wait(self, timeout: float) -> bool:
@@ -226,6 +252,13 @@ class Subscription:
         if not found:
             raise StopAsyncIteration
         return found[0]
+
+
+def _joined(
+    events: list[Event], encode: Callable[[Event], bytes], wrap: Callable[[bytes], bytes] | None
+) -> bytes:
+    data = b"".join(e.encoded(encode) for e in events)
+    return wrap(data) if wrap is not None and data else data
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -414,15 +447,15 @@ class Bus:
         self._enforce()
         if not self._waiting or self._wake_scheduled:
             return
+        self._wake_scheduled = True
         if len(self._subscribers) <= GATHER_ABOVE:
-            # A woken subscriber runs on the loop's next turn and takes everything published
-            # by then, so one wake-up per turn serves any number of events.
-            self._wake()
+            # Woken on the loop's next turn, a subscriber takes everything published by
+            # then: one wake-up (and one write) per turn serves any number of events.
+            asyncio.get_running_loop().call_soon(self._wake)
         else:
             # Hundreds of subscribers each woken for every publish cost a write apiece, and
             # the writes, not the events, then set the pace: a short wait gathers events
             # from many sessions into one write per subscriber.
-            self._wake_scheduled = True
             asyncio.get_running_loop().call_later(GATHER_S, self._wake)
 
     def _wake(self) -> None:

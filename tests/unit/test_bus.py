@@ -122,8 +122,8 @@ def test_other_directories_events_do_not_end_the_wait_early() -> None:
 
 @pytest.mark.parametrize("subscribers", [1, GATHER_ABOVE + 1])
 def test_many_subscribers_get_events_of_several_turns_in_one_wake_up(subscribers: int) -> None:
-    """One subscriber is woken at once; hundreds wait up to GATHER_S, so one write per
-    subscriber carries what sessions published over several loop turns."""
+    """One subscriber is woken on the next loop turn; hundreds wait up to GATHER_S, so one
+    write per subscriber carries what sessions published over several loop turns."""
 
     async def main() -> tuple[float, int]:
         bus = Bus()
@@ -147,7 +147,8 @@ def test_many_subscribers_get_events_of_several_turns_in_one_wake_up(subscribers
 
     waited, got = asyncio.run(main())
     if subscribers == 1:
-        assert waited < GATHER_S and got == 1, "woken by the first publish"
+        # Woken on the loop's next turn after the first publish, before the third.
+        assert waited < GATHER_S and got < 3, "woken by the first publish"
     else:
         assert waited >= GATHER_S * 0.9 and got == 3, "one wake-up for all three"
 

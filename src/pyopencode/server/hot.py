@@ -17,6 +17,7 @@ from pyopencode.bus import Subscription
 from pyopencode.errors import OpencodeError
 from pyopencode.model.session import SessionCreate
 from pyopencode.server import errors
+from pyopencode.server.chunked import chunked_body
 from pyopencode.server.complete import RAW_SEND
 from pyopencode.server.instance import DIRECTORY_HEADER, MAX_DIRECTORY, chosen, resolve
 from pyopencode.server.json import send_json
@@ -135,6 +136,7 @@ class HotRoutes:
             instance.directory,
             last.decode("latin-1") if last is not None else None,
             subscriptions.append,
+            chunked_body(scope),
         )
         # A client that goes away ends its subscription, which ends the stream.
         watcher = asyncio.ensure_future(_disconnected(receive))

@@ -9,6 +9,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from pyopencode.server import chunked
 from pyopencode.server.errors import send_named
 
 _CLOSE = ((b"connection", b"close"),)
@@ -131,7 +132,8 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     uvicorn alone lets a client that sends its headers a byte at a time (slowloris) hold a
     connection forever, and httptools caps no header size. Set the class attributes before
-    handing the class to uvicorn.
+    handing the class to uvicorn. Each request's scope also offers its connection for
+    streamed chunks (server/chunked.py).
     """
 
     header_timeout: float = 30.0
@@ -179,7 +181,10 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._stop_headers()
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:  # an upgrade or a refusal makes no cycle
+            chunked.attach(self.scope, self.cycle)
 
     def eof_received(self) -> None:
         if self._discarding:

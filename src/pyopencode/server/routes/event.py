@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
@@ -11,10 +12,12 @@ from starlette.responses import StreamingResponse
 
 from pyopencode import ids
 from pyopencode.bus import Event, Subscription, is_public
+from pyopencode.server.chunked import ChunkedBody, frame
 from pyopencode.server.instance import CurrentInstance
 from pyopencode.server.json import JsonRoute
 from pyopencode.server.state import AppState, State
 
+log = logging.getLogger("pyopencode.server")
 router = APIRouter(route_class=JsonRoute)
 
 # Events sent in one write at most; bounds the size of one chunk on a backed-up stream.
@@ -52,14 +55,43 @@ def _server_event(sub: Subscription, kind: str, **properties: object) -> dict[st
     return {"id": event_id, "type": kind, "properties": properties}
 
 
+def _pusher(
+    sub: Subscription, body: ChunkedBody, encode: Callable[[Event], bytes]
+) -> Callable[[], None]:
+    def push() -> None:
+        # Runs inside the bus's wake-up, for each subscriber in turn: a batch is built and
+        # framed once for all subscribers at one position and written here, where resuming
+        # each stream's task to write it cost more than the write.
+        try:
+            while body.writable():
+                data = sub.frames(_BATCH, encode, frame)
+                if not data:
+                    sub.rearm()
+                    return
+                body.write(data)
+        except Exception:
+            log.exception("writing an event batch failed")
+        # The peer is not reading, or is gone: the stream's task takes over, and its `send`
+        # waits for the drain (or the stream ends).
+        sub.resume()
+
+    return push
+
+
 async def _stream(
     subscribe: Callable[[], Subscription],
     heartbeat: float,
     encode: Callable[[Event], bytes],
     wrap: Callable[[dict[str, object]], bytes],
+    body: ChunkedBody | None = None,
 ) -> AsyncIterator[bytes]:
+    """The frames of one subscription; given the answer's `body`, events go out through it
+    when the bus wakes the subscription, and this yields only the frames that are not
+    events (connected, heartbeats, resyncs) and the batches of a peer that reads slowly."""
     # Subscribing here, not in the route, means a stream that never starts leaves nothing behind.
     sub = subscribe()
+    if body is not None:
+        sub.push = _pusher(sub, body, encode)
 
     def server_frame(kind: str, **properties: object) -> bytes:
         payload = _server_event(sub, kind, **properties)
@@ -101,8 +133,10 @@ def directory_events(
     directory: str,
     last_event_id: str | None,
     subscribed: Callable[[Subscription], None] | None = None,
+    body: ChunkedBody | None = None,
 ) -> AsyncIterator[bytes]:
-    """The `/event` stream of one directory; `subscribed` is told the subscription it reads."""
+    """The `/event` stream of one directory; `subscribed` is told the subscription it reads,
+    and events go out through `body` where given (see `_stream`)."""
     bus = state.bus
 
     def subscribe() -> Subscription:
@@ -115,7 +149,7 @@ def directory_events(
             subscribed(sub)
         return sub
 
-    return _stream(subscribe, state.settings.heartbeat_seconds, _event_frame, orjson.dumps)
+    return _stream(subscribe, state.settings.heartbeat_seconds, _event_frame, orjson.dumps, body)
 
 
 @router.get(

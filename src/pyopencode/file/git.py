@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from pyopencode import process
 
@@ -111,6 +112,20 @@ async def run(
     return Result(0 if truncated else code, out, err, truncated)
 
 
+class Runner(Protocol):
+    """Runs a command as `run` does, elsewhere (pyopencode/spawner.py)."""
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float,
+    ) -> Result: ...
+
+
 async def git(
     *args: str,
     cwd: str,
@@ -118,8 +133,11 @@ async def git(
     stdin: bytes | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     nice: int = 0,
+    runner: Runner | None = None,
 ) -> Result:
-    """`git -c core.quotepath=off ARGS` in `cwd`."""
+    """`git -c core.quotepath=off ARGS` in `cwd`, spawned here or by `runner`."""
     argv = ["git", "-c", "core.quotepath=off", "-c", "core.autocrlf=false", *args]
     env = {**_GIT_ENV, **(env or {})}
+    if runner is not None:
+        return await runner.run(argv, cwd=cwd, env=env, stdin=stdin, timeout=timeout)
     return await run(argv, cwd=cwd, env=env, stdin=stdin, timeout=timeout, nice=nice)

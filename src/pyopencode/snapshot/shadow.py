@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyopencode import spawner
 from pyopencode.file.git import Result, git
 from pyopencode.file.status import raw_numstat_patch
 
@@ -60,17 +61,14 @@ class ShadowRepo:
         self._lock = self._index.lock
 
     async def _git(self, *args: str, stdin: bytes | None = None, check: bool = True) -> Result:
-        out = await git(
-            "--git-dir",
-            self.git_dir,
-            "--work-tree",
-            self.worktree,
-            *args,
-            cwd=self.worktree,
-            stdin=stdin,
-            timeout=120,
-            nice=SNAPSHOT_NICE,
-        )
+        argv = ("--git-dir", self.git_dir, "--work-tree", self.worktree, *args)
+        try:
+            # A helper process spawns them: each spawn here cost the event loop about a
+            # millisecond, several times per step of every session.
+            helper = spawner.shared(SNAPSHOT_NICE)
+            out = await git(*argv, cwd=self.worktree, stdin=stdin, timeout=120, runner=helper)
+        except spawner.SpawnerGone:
+            out = await git(*argv, cwd=self.worktree, stdin=stdin, timeout=120, nice=SNAPSHOT_NICE)
         if check and not out.ok:
             message = out.stderr.decode("utf-8", errors="replace").strip()
             raise SnapshotError(f"git {args[0]}: {message}")

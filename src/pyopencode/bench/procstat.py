@@ -35,7 +35,7 @@ def _tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of `pid`, its live descendants and its reaped children."""
+    """User + system CPU seconds of `pid`, its live descendants and their reaped children."""
     root = _stat(pid)
     if root is None:
         return None
@@ -44,7 +44,9 @@ def cpu_seconds(pid: int) -> float | None:
     for child in _tree(pid)[1:]:
         fields = _stat(child)
         if fields is not None:
-            total += int(fields[11]) + int(fields[12])
+            # Its reaped children too: a helper process that spawns commands for the server
+            # (pyopencode's spawner) holds their time, which the server would hold itself.
+            total += sum(int(x) for x in fields[11:15])
     return total / _TICK
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -36,6 +37,17 @@ class _Connection:
         self.wire.append(("push", rest[:-2]))
 
 
+def _stream(bus: Bus, conn: _Connection, heartbeat: float) -> AsyncIterator[bytes]:
+    """The event stream of directory /d, writing through `conn` when the bus wakes it."""
+    return event_route._stream(
+        lambda: bus.subscribe(key=("directory", "/d")),
+        heartbeat,
+        event_route._event_frame,
+        orjson.dumps,
+        conn,  # type: ignore[arg-type]
+    )
+
+
 def _types(data: bytes) -> list[str]:
     return [
         orjson.loads(line[len(b"data: ") :])["type"]
@@ -49,16 +61,9 @@ def test_a_frame_the_task_took_goes_out_before_anything_pushed_after_it() -> Non
     their place: an event published meanwhile is neither pushed past them nor lost."""
 
     async def main() -> list[tuple[str, list[str]]]:
-        bus = Bus()
-        conn = _Connection()
+        bus, conn = Bus(), _Connection()
         drained = asyncio.Event()
-        stream = event_route._stream(
-            lambda: bus.subscribe(key=("directory", "/d")),
-            0.05,
-            event_route._event_frame,
-            orjson.dumps,
-            conn,  # type: ignore[arg-type]
-        )
+        stream = _stream(bus, conn, heartbeat=0.05)
 
         async def send_all() -> None:
             # What the route does with each yielded chunk: a `send` that waits for the drain
@@ -102,15 +107,8 @@ def test_a_frame_the_task_took_goes_out_before_anything_pushed_after_it() -> Non
 
 def test_a_closed_pushing_subscription_ends_its_stream() -> None:
     async def main() -> list[bytes]:
-        bus = Bus()
-        conn = _Connection()
-        stream = event_route._stream(
-            lambda: bus.subscribe(key=("directory", "/d")),
-            60.0,
-            event_route._event_frame,
-            orjson.dumps,
-            conn,  # type: ignore[arg-type]
-        )
+        bus, conn = Bus(), _Connection()
+        stream = _stream(bus, conn, heartbeat=60.0)
         got = [await stream.__anext__()]
         reader = asyncio.ensure_future(stream.__anext__())
         await asyncio.sleep(0.01)

@@ -7,9 +7,12 @@ import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from pyopencode import process
+
+if TYPE_CHECKING:  # the spawner runs commands with `run` below
+    from pyopencode.spawner import Spawner
 
 # Generous for big repositories, yet a hung process cannot hold a request forever.
 DEFAULT_TIMEOUT = 30.0
@@ -112,20 +115,6 @@ async def run(
     return Result(0 if truncated else code, out, err, truncated)
 
 
-class Runner(Protocol):
-    """Runs a command as `run` does, elsewhere (pyopencode/spawner.py)."""
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: bytes | None = None,
-        timeout: float,
-    ) -> Result: ...
-
-
 async def git(
     *args: str,
     cwd: str,
@@ -133,9 +122,9 @@ async def git(
     stdin: bytes | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     nice: int = 0,
-    runner: Runner | None = None,
+    runner: Spawner | None = None,
 ) -> Result:
-    """`git -c core.quotepath=off ARGS` in `cwd`, spawned here or by `runner`."""
+    """`git -c core.quotepath=off ARGS` in `cwd`, spawned here or by the helper `runner`."""
     argv = ["git", "-c", "core.quotepath=off", "-c", "core.autocrlf=false", *args]
     env = {**_GIT_ENV, **(env or {})}
     if runner is not None:

@@ -191,6 +191,40 @@ def test_automatic_compaction_on_overflow(
     assert "Buy seeds." in last
 
 
+@pytest.mark.parametrize("notes", [2, 8])
+def test_an_answer_that_overflowed_compacts_before_the_next_prompts_first_step(
+    openai_fake: FakeProvider, start_agent: Callable[..., Agent], notes: int
+) -> None:
+    """The check before a turn's first step finds the last finished answer in the stored
+    history (a turn of its own, earlier), among the newest messages or, with more messages
+    after it than the check reads first, further back."""
+    agent = start_agent(_with_limit(openai_fake, context=200, output=100))
+    openai_fake.script = [
+        Reply(text="First answer."),
+        Reply(text=SUMMARY),
+        Reply(text="Second answer, after compaction."),
+    ]
+    sid = agent.session()
+    first = agent.prompt(sid, "FIRST-QUESTION")
+    assert first.status_code == 200, first.text
+    # Messages stored without a reply do not hide the answer before them.
+    for n in range(notes):
+        quiet = agent.client.post(
+            f"/session/{sid}/message",
+            json={"noReply": True, "parts": [{"type": "text", "text": f"note {n}"}]},
+        )
+        assert quiet.status_code == 200, quiet.text
+    second = agent.prompt(sid, "SECOND-QUESTION")
+    assert second.status_code == 200, second.text
+    assert second.json()["parts"][-2]["text"] == "Second answer, after compaction."
+    rows = agent.messages(sid).json()
+    kinds = [[p["type"] for p in r["parts"]] for r in rows]
+    assert ["compaction"] in kinds, kinds
+    assert any(r["info"].get("summary") is True for r in rows)
+    last = _request_text(openai_fake.requests[2])
+    assert "FIRST-QUESTION" not in last and "Buy seeds." in last
+
+
 def test_no_automatic_compaction_when_disabled(
     openai_fake: FakeProvider, start_agent: Callable[..., Agent]
 ) -> None:

@@ -257,10 +257,13 @@ async def _last_finished_tokens(loop: Loop) -> Json | None:
     if loop.turn.assistant is not None:
         last = loop.turn.assistant
     else:
-        rows = await loop.rt.sessions.messages(loop.sid)
-        finished = [
-            r["info"] for r in rows if r["info"]["role"] == "assistant" and r["info"].get("finish")
-        ]
+        # The newest messages hold it unless many came after it: the whole history (read and
+        # decoded on every turn, as long as the session grows) only then.
+        sessions = loop.rt.sessions
+        rows = orjson.loads(await sessions.messages_raw(loop.sid, limit=_RECENT))
+        if len(rows) == _RECENT and not _finished(rows):
+            rows = await sessions.messages(loop.sid)
+        finished = _finished(rows)
         if not finished:
             return None
         last = finished[-1]
@@ -268,6 +271,13 @@ async def _last_finished_tokens(loop: Loop) -> Json | None:
         return None
     tokens: Json = last.get("tokens") or {}
     return tokens
+
+
+_RECENT = 8
+
+
+def _finished(rows: list[Json]) -> list[Json]:
+    return [r["info"] for r in rows if r["info"]["role"] == "assistant" and r["info"].get("finish")]
 
 
 async def prune(sessions: SessionService, session: Json) -> int:

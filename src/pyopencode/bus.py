@@ -158,9 +158,7 @@ class Subscription:
         """Up to `limit` more events that are already published, without waiting for any."""
         if self.closed:
             return []
-        if self.cursor < self._bus.first_seq - 1:
-            # The log moved on past events it had not read; the caps should close it first.
-            self.overflow()
+        if self._fell_behind():
             return []
         found: list[Event] = []
         accept = self._accept
@@ -189,8 +187,7 @@ class Subscription:
         bus = self._bus
         if self.closed or self.key is None:
             return _joined(self.ready(limit), encode, wrap)
-        if self.cursor < bus.first_seq - 1:
-            self.overflow()
+        if self._fell_behind():
             return b""
         shared = bus.batches
         found = shared.get((self.key, encode, wrap, limit, self.cursor))
@@ -228,12 +225,19 @@ class Subscription:
                 timer.cancel()
                 self._waiter = None
 
+    def _fell_behind(self) -> bool:
+        """The log moved on past events it had not read (the caps should close it first):
+        closed as overflowed."""
+        if self.cursor < self._bus.first_seq - 1:
+            self.overflow()
+            return True
+        return False
+
     def _pending(self) -> bool:
         """An accepted event is published past the cursor (the cursor skips the others)."""
         if self.closed:
             return False
-        if self.cursor < self._bus.first_seq - 1:
-            self.overflow()  # the log moved on past events it had not read
+        if self._fell_behind():
             return False
         accept = self._accept
         for event in self._bus.after(self.cursor):
@@ -303,7 +307,8 @@ class Bus:
         # Subscribers waiting for the next event; a publish wakes them and empties the set.
         self._waiting: set[Subscription] = set()
         self._wake_scheduled = False
-        # Subscription.frames results since the last publish, by (key, encoder, limit, start).
+        # Subscription.frames results since the last publish, by (key, encoder, wrap, limit,
+        # start).
         self.batches: dict[tuple[Any, ...], tuple[int, int, bytes]] = {}
         # No subscriber is behind these (a lower bound, as cursors only move forward): until
         # the log passes them, no cap check or trim needs to look at the subscribers.

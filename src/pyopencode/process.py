@@ -193,14 +193,16 @@ async def start(
     start_new_session: bool = False,
     limit: int = _LIMIT,
     nice: int = 0,
+    stdin: int | None = None,
 ) -> Child:
-    """Start `argv` (OSError if it cannot be), `input` as its stdin, streams on its pipes.
+    """Start `argv` (OSError if it cannot be), `input` (or the descriptor `stdin`, which
+    stays the caller's) as its stdin, streams on its pipes.
 
     `nice` above 0 lowers its CPU priority below the server's, so background work (snapshots)
     gives way to the event loop when the cores are busy. It is set just after the spawn
     (setting it in the child would cost vfork), so the child's first moments run unchanged."""
     child = await _start(
-        list(argv), False, cwd, env, input, stdout, stderr, start_new_session, limit
+        list(argv), False, cwd, env, input, stdout, stderr, start_new_session, limit, stdin
     )
     if nice > 0:
         with contextlib.suppress(OSError):
@@ -232,12 +234,13 @@ async def _start(
     stderr: int | None,
     start_new_session: bool,
     limit: int,
+    stdin: int | None = None,
 ) -> Child:
     options: dict[str, Any] = {
         "shell": use_shell,
         "cwd": cwd,
         "env": env,
-        "stdin": PIPE if input is not None else DEVNULL,
+        "stdin": PIPE if input is not None else (DEVNULL if stdin is None else stdin),
         "stdout": stdout,
         "stderr": stderr,
         "start_new_session": start_new_session,

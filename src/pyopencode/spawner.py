@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -59,7 +58,7 @@ class Spawner:
         timeout: float,
     ) -> Result:
         """As `file.git.run`, in the helper: CommandTimeout past `timeout`."""
-        self._ensure()
+        await self._ensure()
         key = next(self._ids)
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Result] = loop.create_future()
@@ -79,27 +78,29 @@ class Spawner:
         # still waits, as a spawned one would once started.
         return await asyncio.shield(answer)
 
-    def _ensure(self) -> None:
+    async def _ensure(self) -> None:
         if self._child is not None and self._reading is not None and not self._reading.done():
             return
         self._loop = asyncio.get_running_loop()
         read_fd, self._stdin = os.pipe()
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "pyopencode.spawner"],
-            stdin=read_fd,
-            stdout=subprocess.PIPE,
-            stderr=None,
-            bufsize=0,
-            close_fds=True,
-        )
-        os.close(read_fd)
+        try:
+            # At `nice`, which its commands inherit: background work gives way to the loop.
+            child = await process.start(
+                sys.executable,
+                "-m",
+                "pyopencode.spawner",
+                stdin=read_fd,
+                stderr=None,
+                limit=2**20,
+                nice=self._nice,
+            )
+        except BaseException:
+            os.close(self._stdin)
+            self._stdin = -1
+            raise
+        finally:
+            os.close(read_fd)
         os.set_blocking(self._stdin, False)
-        if self._nice > 0:
-            # Its commands inherit the priority: background work gives way to the loop.
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, popen.pid, self._nice)
-        child = process.Child(popen)
-        child._attach(2**20)
         self._child = child
         self._outbox.clear()
         self._reading = self._loop.create_task(self._read(child))

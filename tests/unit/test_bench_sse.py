@@ -88,10 +88,18 @@ def test_a_fanout_reader_counts_delta_chunks_only_however_reads_split(cuts: list
             _frame(b"message.part.deltas", b'{"delta":" ~' + now + b'.9~"}'),
         ]
     )
+    # As the wire carries it: two chunks, the second holding the last two frames.
+    split = stream.index(
+        b'data: {"id":"evt_x","type":"message.part.delta","properties":{"delta":" ~' + now + b".3"
+    )
+    wire = _chunked([stream[:split], stream[split:]])[: -len(b"0\r\n\r\n")]
     reader = CountingSubscriber()
     at = 0
-    for cut in [*sorted({c for c in cuts if c < len(stream)}), len(stream)]:
-        reader.feed(stream[at:cut])
+    for cut in [*sorted({c for c in cuts if c < len(wire)}), len(wire)]:
+        reader.feed(wire[at:cut])
         at = cut
+    assert (reader.events, reader.chunks) == (0, 0)  # held, not yet read
+    reader.settle()
     assert (reader.events, reader.chunks) == (5, 3)
+    assert not reader.ended
     assert 1 <= len(reader.lags_ms) <= 2

@@ -393,7 +393,7 @@ async def run_fanout(
             start_t = time.time()
             latencies, errors = await _prompt_sessions(client, ids, 1, tag, advance)
             expected = len(latencies) * chunks
-            reports = await asyncio.gather(*(w.drain(expected, drain_s) for w in workers))
+            reports = await asyncio.gather(*(w.drain(drain_s) for w in workers))
         finally:
             await asyncio.gather(*(w.close() for w in workers))
     elapsed = max(max(r.last_arrival for r in reports), start_t) - start_t

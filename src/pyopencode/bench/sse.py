@@ -13,10 +13,53 @@ OnData = Callable[[bytes], None]
 _MAX_HEAD = 64 * 1024
 
 
+class Dechunker:
+    """An HTTP/1.1 chunked body, decoded from reads however the network split it."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._need = -1  # bytes left of the current chunk (with its CRLF); -1: a size line next
+        self.finished = False  # the last (empty) chunk arrived
+
+    def feed(self, data: bytes) -> bytes:
+        """The body bytes `data` completes (b"" when none, or once finished)."""
+        if self.finished:
+            return b""
+        if self._buffer:
+            data = self._buffer + data
+        pieces: list[bytes] = []
+        at, end = 0, len(data)
+        while at < end:
+            if self._need < 0:
+                line_end = data.find(b"\r\n", at)
+                if line_end < 0:
+                    break
+                size = int(data[at:line_end].split(b";", 1)[0], 16)
+                at = line_end + 2
+                if size == 0:
+                    self.finished = True
+                    self._buffer = b""
+                    return b"".join(pieces)
+                self._need = size + 2
+            take = min(self._need, end - at)
+            # The chunk's closing CRLF is counted in _need and cut off here.
+            keep = min(take, self._need - 2)
+            if keep > 0:
+                pieces.append(data[at : at + keep])
+            at += take
+            self._need -= take
+            if self._need == 0:
+                self._need = -1
+        self._buffer = data[at:]
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
 class _EventStream(asyncio.Protocol):
     """HTTP/1.1 response head, then the body, chunked or not, handed to `on_data` per read."""
 
-    def __init__(self, request: bytes, on_data: OnData, ready: asyncio.Event) -> None:
+    def __init__(
+        self, request: bytes, on_data: OnData, ready: asyncio.Event, raw: bool = False
+    ) -> None:
         self.request = request
         self.on_data = on_data
         self.ready = ready
@@ -24,8 +67,9 @@ class _EventStream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = b""
         self._in_head = True
+        self._raw = raw
         self._chunked = False
-        self._need = -1  # bytes left of the current chunk (with its CRLF); -1: a size line next
+        self._body = Dechunker()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
@@ -37,12 +81,14 @@ class _EventStream(asyncio.Protocol):
             data = self._head(self._buffer + data)
             if not data:
                 return
-        if not self._chunked:
+        if self._raw or not self._chunked:
             self.on_data(data)
             return
-        body = self._dechunk(self._buffer + data if self._buffer else data)
+        body = self._body.feed(data)
         if body:
             self.on_data(body)
+        if self._body.finished:
+            self._finish()
 
     def _head(self, data: bytes) -> bytes:
         end = data.find(b"\r\n\r\n")
@@ -59,34 +105,11 @@ class _EventStream(asyncio.Protocol):
             self._fail(ConnectionError(f"GET /event: {head[:200]!r}"))
             return b""
         self._chunked = b"transfer-encoding: chunked" in head.lower()
+        if self._raw and not self._chunked:
+            self._fail(ConnectionError(f"GET /event: not a chunked stream: {head[:200]!r}"))
+            return b""
         self.ready.set()
         return rest
-
-    def _dechunk(self, data: bytes) -> bytes:
-        pieces: list[bytes] = []
-        at, end = 0, len(data)
-        while at < end:
-            if self._need < 0:
-                line_end = data.find(b"\r\n", at)
-                if line_end < 0:
-                    break
-                size = int(data[at:line_end].split(b";", 1)[0], 16)
-                at = line_end + 2
-                if size == 0:
-                    self._finish()
-                    return b"".join(pieces)
-                self._need = size + 2
-            take = min(self._need, end - at)
-            # The chunk's closing CRLF is counted in _need and cut off here.
-            keep = min(take, self._need - 2)
-            if keep > 0:
-                pieces.append(data[at : at + keep])
-            at += take
-            self._need -= take
-            if self._need == 0:
-                self._need = -1
-        self._buffer = data[at:]
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _fail(self, exc: Exception) -> None:
         if not self.done.done():
@@ -113,11 +136,18 @@ def directory_headers(directory: str | None) -> dict[str, str]:
 
 
 async def subscribe(
-    url: str, path: str, on_data: OnData, ready: asyncio.Event, headers: dict[str, str]
+    url: str,
+    path: str,
+    on_data: OnData,
+    ready: asyncio.Event,
+    headers: dict[str, str],
+    raw: bool = False,
 ) -> None:
     """Read `path` as an event stream until cancelled or the server closes it.
 
     `ready` is set once the response headers are in (the server has registered the subscriber).
+    `raw`: `on_data` gets the body as it came, chunked (see `Dechunker`), and the end of a
+    chunked body is not looked for.
     """
     parts = urlsplit(url)
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -126,7 +156,7 @@ async def subscribe(
     ).encode()
     loop = asyncio.get_running_loop()
     _, stream = await loop.create_connection(
-        lambda: _EventStream(request, on_data, ready),
+        lambda: _EventStream(request, on_data, ready, raw),
         parts.hostname or "127.0.0.1",
         parts.port or 80,
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from pyopencode import process
+from pyopencode import futures, process
 from pyopencode.file.git import CommandTimeout, Result, run
 
 _HELPERS: dict[asyncio.AbstractEventLoop, Spawner] = {}
@@ -64,7 +64,7 @@ class Spawner:
         answer: asyncio.Future[Result] = loop.create_future()
         self._waiting[key] = answer
         # Retrieved even when its caller is gone, so a failure is not logged as unretrieved.
-        answer.add_done_callback(_retrieve)
+        answer.add_done_callback(futures.retrieve)
         header = {
             "id": key,
             "argv": list(argv),
@@ -181,11 +181,6 @@ class Spawner:
         if self._reading is not None:
             self._reading.cancel()
         self._fail_all(SpawnerGone("the spawner was closed"))
-
-
-def _retrieve(answer: asyncio.Future[Result]) -> None:
-    if not answer.cancelled():
-        answer.exception()
 
 
 def shared(nice: int = 0) -> Spawner:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from pyopencode import config, ids, mcp, message, provider, tool
+from pyopencode import config, futures, ids, mcp, message, provider, tool
 from pyopencode.agent.agents import AgentInfo, list_agents
 from pyopencode.agent.doom import DoomLoop
 from pyopencode.agent.history import conversation, since_compaction
@@ -195,7 +195,7 @@ class Loop:
         )
         write = asyncio.ensure_future(self.rt.sessions.update_part(copy, announce=False))
         # An error is raised where the part is saved next; one that never is stays quiet.
-        write.add_done_callback(_quiet)
+        write.add_done_callback(futures.retrieve)
         self._announced[part["id"]] = write
 
     async def _save_message(self) -> None:
@@ -558,8 +558,3 @@ class Loop:
         with contextlib.suppress(NotFoundError):
             return await self.rt.sessions.message(self.sid, self.turn.assistant["id"])
         return None
-
-
-def _quiet(write: asyncio.Future[Any]) -> None:
-    if not write.cancelled():
-        write.exception()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyopencode import spawner
+from pyopencode import futures, spawner
 from pyopencode.file.git import Result, git
 from pyopencode.file.status import raw_numstat_patch
 
@@ -102,7 +102,7 @@ class ShadowRepo:
         pending = index.pending
         if pending is None or pending.get_loop() is not asyncio.get_running_loop():
             pending = index.pending = asyncio.ensure_future(self._staged(index))
-            pending.add_done_callback(_retrieve)
+            pending.add_done_callback(futures.retrieve)
         # A caller that goes away must not cancel the run the others wait for.
         tree = await asyncio.shield(pending)
         await _own_turn(index.leaving)
@@ -231,12 +231,6 @@ def _let_one_go(queue: deque[asyncio.Future[None]]) -> None:
             break
     if queue:
         asyncio.get_running_loop().call_soon(_let_one_go, queue)
-
-
-def _retrieve(task: asyncio.Task[str]) -> None:
-    # Every caller may have gone away; the failure is theirs, not the loop's to report.
-    if not task.cancelled():
-        task.exception()
 
 
 def _remove(root: str, rel: str) -> None:

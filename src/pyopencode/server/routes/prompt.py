@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from starlette.responses import Response
 
+from pyopencode import futures
 from pyopencode import message as rules
 from pyopencode.agent import prompt as prompting
 from pyopencode.agent.loop import Turn
@@ -69,11 +70,6 @@ async def answer(state: State, session: Json, fields: Json) -> Json:
     return await asyncio.shield(state.agent_runner().submit(turn))
 
 
-def _retrieve(future: asyncio.Future[Json]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 @router.post(
     "/session/{sessionID}/prompt_async",
     operation_id="session.prompt_async",
@@ -88,7 +84,7 @@ async def prompt_async(
         await _store_only(state, session, body)
         return Response(status_code=204)
     turn = await _turn(state, session, body)
-    state.agent_runner().submit(turn).add_done_callback(_retrieve)
+    state.agent_runner().submit(turn).add_done_callback(futures.retrieve)
     return Response(status_code=204)
 
 

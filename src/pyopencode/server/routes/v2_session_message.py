@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
+from pyopencode import futures
 from pyopencode import message as message_rules
 from pyopencode.agent import prompt as prompting
 from pyopencode.bus import Event
@@ -115,7 +115,7 @@ async def prompt(
         turn = await prompting.start(
             state.sessions, runner, session, _v1_fields(body), instance.worktree
         )
-        runner.submit(turn).add_done_callback(_retrieve)
+        runner.submit(turn).add_done_callback(futures.retrieve)
         user_id = turn.user["id"]
     session, messages = await _stored(state, sessionID)
     user = next(m for m in messages if m["info"]["id"] == user_id)
@@ -134,12 +134,6 @@ async def _exists(state: State, session_id: str, message_id: str) -> bool:
     except NotFoundError:
         return False
     return True
-
-
-def _retrieve(future: asyncio.Future[Json]) -> None:
-    # The prompt's outcome is recorded on its messages; nobody awaits the future itself.
-    if not future.cancelled():
-        future.exception()
 
 
 @router.get("/session/{sessionID}/context", operation_id="v2.session.context")

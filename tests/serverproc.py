@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class RunningServer:
     env: dict[str, str] = field(default_factory=dict)
     url: str = ""
     proc: subprocess.Popen[str] | None = None
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=2000))
 
     def start(self, timeout: float = 30.0) -> RunningServer:
         env = {**os.environ, **self.env}
@@ -61,11 +63,12 @@ class RunningServer:
         if not self.url:
             self.proc.kill()
             raise RuntimeError(f"server did not start: {line!r}")
-        # Keep draining output so a chatty server never blocks on a full pipe.
+        # Keep draining output so a chatty server never blocks on a full pipe; the newest
+        # lines are kept for tests that read what the server logged.
         import threading
 
         stdout = self.proc.stdout
-        threading.Thread(target=lambda: [None for _ in stdout], daemon=True).start()
+        threading.Thread(target=lambda: self.output.extend(stdout), daemon=True).start()
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/global/health", timeout=2).status_code == 200:

@@ -146,3 +146,17 @@ def test_stopping_the_server_aborts_running_prompts_cleanly(
     with client:
         stored = client.get(f"/session/{sid}/message").json()
     assert stored[-1]["info"]["error"]["name"] == "MessageAbortedError"
+
+
+def test_a_stopped_server_closes_its_model_connections(
+    openai_fake: FakeProvider, start_agent: Callable[..., Agent]
+) -> None:
+    """The provider clients' pools are closed at shutdown, not left for the loop to report."""
+    agent = start_agent(provider_config(openai_fake))
+    openai_fake.script = [Reply(text="hello")]
+    sid = agent.session()
+    assert agent.prompt(sid, "hi").status_code == 200
+    assert agent.server.stop() == 0
+    time.sleep(0.2)  # the drain thread takes the last lines
+    logged = "".join(agent.server.output)
+    assert "Unclosed" not in logged, logged[-2000:]

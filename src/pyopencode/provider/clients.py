@@ -60,3 +60,14 @@ def client_for(kind: Callable[..., C], http_client: Callable[..., Any], model: R
 def _close_later(client: Any) -> None:
     with contextlib.suppress(RuntimeError):
         asyncio.get_running_loop().create_task(client.close())
+
+
+async def close_all() -> None:
+    """Close the clients of the running loop (at shutdown: their pools hold connections
+    that would otherwise be reported unclosed as the loop ends)."""
+    loop = asyncio.get_running_loop()
+    mine = [k for k in _clients if k[0] is loop]
+    for key in mine:
+        client = _clients.pop(key)
+        with contextlib.suppress(Exception):
+            await client.close()

@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from pyopencode import __version__
 from pyopencode.bus import Bus
 from pyopencode.mcp import registry as mcp_registry
+from pyopencode.provider import clients as provider_clients
 from pyopencode.pty import Terminals
 from pyopencode.server import errors
 from pyopencode.server.accesslog import AccessLog
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.terminals.close()
             bus.close_all()
             await mcp_registry().close()  # ends every MCP session and child process
+            await provider_clients.close_all()
             # Drains the writer queue first: writes already accepted still commit.
             await sessions.close()
 

@@ -10,7 +10,6 @@ server's pid is given), and how 500 subscribers keep up while sessions prompt.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,8 +22,8 @@ from rich.progress import Progress
 from pyopencode.bench import procstat
 from pyopencode.bench.modelserver import MODEL_ID, PROVIDER_ID, STAMP
 from pyopencode.bench.report import percentile
-from pyopencode.bench.sse import directory_headers, subscribe
-from pyopencode.bench.subscribers import SubscriberProcess, until_done_or_quiet
+from pyopencode.bench.sse import directory_headers
+from pyopencode.bench.subscribers import SubscriberProcess
 
 ERROR_SAMPLES = 5
 PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
@@ -35,10 +34,6 @@ DELETE_TIMEOUT_S = 30.0
 SETTLE_QUIET = 0.1
 # Processes the fan-out's subscribers are spread over (the prompting client is another).
 FANOUT_PROCS = 2
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def prompt_text(tag: str, session_id: str, turn: int) -> str:
@@ -114,29 +109,6 @@ class FanoutResult:
         data = asdict(self)
         del data["session_ids"]
         return data
-
-
-class StampCollector:
-    """One full subscriber: the first arrival of every chunk stamp, as a latency in ms."""
-
-    def __init__(self) -> None:
-        self.latencies_ms: list[float] = []
-        self._seen: set[bytes] = set()
-        self._tail = b""
-        self.last_arrival = perf_counter()
-
-    def feed(self, data: bytes) -> None:
-        arrived = now_us()
-        self.last_arrival = perf_counter()
-        data = self._tail + data
-        cut = data.rfind(b"\n")
-        self._tail = data[cut + 1 :]
-        for match in STAMP.finditer(data, 0, cut + 1):
-            # A finished part's `message.part.updated` repeats every stamp: count the first.
-            sequence = match.group(2)
-            if sequence not in self._seen:
-                self._seen.add(sequence)
-                self.latencies_ms.append((arrived - int(match.group(1))) / 1000.0)
 
 
 async def settle(
@@ -280,16 +252,15 @@ async def run_agent(
     track: set[str],
     progress: Progress | None = None,
 ) -> AgentResult:
-    """`concurrency` sessions prompt `rounds` times each, at once; one subscriber times chunks."""
-    collector = StampCollector()
-    ready = asyncio.Event()
+    """`concurrency` sessions prompt `rounds` times each, at once; one subscriber times chunks.
+
+    The subscriber runs in a process of its own, as the fan-out's do: in this one, it waited
+    behind the prompts' HTTP work, and that wait was timed as the server's."""
+    timer = SubscriberProcess(url, 1, directory, stamps=True)
     async with _client(url, concurrency, directory) as client:
         ids = await _create_sessions(client, concurrency, tag, f"agent c{concurrency}", track)
-        reader = asyncio.create_task(
-            subscribe(url, "/event", collector.feed, ready, directory_headers(directory))
-        )
         try:
-            await asyncio.wait_for(ready.wait(), 30)
+            await timer.start()
             await asyncio.sleep(0.2)
             total = concurrency * rounds
             task = (
@@ -302,6 +273,7 @@ async def run_agent(
                 if progress is not None and task is not None:
                     progress.advance(task)
 
+            timer.begin()
             cpu0 = procstat.cpu_seconds(pid) if pid else None
             client0 = process_time()
             start = perf_counter()
@@ -311,20 +283,13 @@ async def run_agent(
             cpu1 = procstat.cpu_seconds(pid) if pid else None
             client_cpu = (process_time() - client0) / elapsed if elapsed > 0 else 0.0
             expected = len(latencies) * chunks
-            await until_done_or_quiet(
-                lambda: len(collector.latencies_ms) >= expected,
-                lambda: collector.last_arrival,
-                DRAIN_S,
-                clock=perf_counter,
-            )
+            report = await timer.drain(DRAIN_S)
         finally:
-            ended = reader.done()
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await timer.close()
     ok = sorted(latencies)
-    notes = ["the server ended the /event stream during the run"] if ended else []
-    chunk_ms = sorted(collector.latencies_ms)
+    ended = any("ended" in e for e in report.errors)
+    notes = [f"chunk timer: {e}" for e in report.errors]
+    chunk_ms = sorted(report.lags_ms)
     cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
     return AgentResult(
         label=label,

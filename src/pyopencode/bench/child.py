@@ -11,6 +11,9 @@ from typing import Any
 import orjson
 
 Process = asyncio.subprocess.Process
+# A fan-out reader's report holds a lag sample per read: megabytes against a server that
+# writes each event on its own.
+_LINE_LIMIT = 256 * 1024 * 1024
 
 
 # --- the parent's side
@@ -24,6 +27,7 @@ async def spawn(module: str, *args: str, keep_stderr: bool = False) -> Process:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE if keep_stderr else None,
+        limit=_LINE_LIMIT,
     )
 
 

@@ -2,7 +2,8 @@
 client's: hundreds of `/event` readers in the process that also drives the prompts queued
 behind its HTTP work, and that wait was measured as the server's lag.
 
-`python -m pyopencode.bench.subscribers URL --count N [--directory D]` connects N subscribers,
+`python -m pyopencode.bench.subscribers URL --count N [--directory D] [--stamps]` connects N
+subscribers,
 writes `{"ready": true}` (or `{"error": ...}`) on stdout, then obeys one command per stdin line:
 
 - `start`: the counts from here on are the ones reported;
@@ -143,11 +144,35 @@ _FRAME = b'data: {"'
 _DELTA = b'"type":"message.part.delta"'
 
 
+class StampSubscriber(CountingSubscriber):
+    """The one subscriber that times chunks: the first arrival of every chunk stamp, as a
+    latency in ms (in `lags_ms`; `chunks` counts distinct stamps). Held and read later, as
+    its base class holds them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[bytes] = set()
+
+    def _count(self, arrived: int, data: bytes) -> None:
+        data = self._tail + data
+        cut = data.rfind(b"\n")
+        self._tail = data[cut + 1 :]
+        self.events += data.count(b"\n\n", 0, cut + 1)
+        for match in STAMP.finditer(data, 0, cut + 1):
+            # A finished part's `message.part.updated` repeats every stamp: count the first.
+            sequence = match.group(2)
+            if sequence not in self._seen:
+                self._seen.add(sequence)
+                self.chunks += 1
+                self.lags_ms.append((arrived - int(match.group(1))) / 1000.0)
+
+
 class _Subscribers:
-    def __init__(self, url: str, count: int, directory: str | None) -> None:
+    def __init__(self, url: str, count: int, directory: str | None, stamps: bool) -> None:
         self.url = url
         self.headers = directory_headers(directory)
-        self.readers = [CountingSubscriber() for _ in range(count)]
+        kind = StampSubscriber if stamps else CountingSubscriber
+        self.readers = [kind() for _ in range(count)]
         self.errors: list[str] = []
         self.tasks: list[asyncio.Task[None]] = []
         self._base: list[tuple[int, int, int]] = []
@@ -217,8 +242,8 @@ class _Subscribers:
         return report
 
 
-async def _serve(url: str, count: int, directory: str | None) -> None:
-    subs = _Subscribers(url, count, directory)
+async def _serve(url: str, count: int, directory: str | None, stamps: bool) -> None:
+    subs = _Subscribers(url, count, directory, stamps)
     try:
         await subs.connect()
     except Exception as exc:
@@ -239,18 +264,22 @@ async def _serve(url: str, count: int, directory: str | None) -> None:
 
 
 class SubscriberProcess:
-    """`count` subscribers to `url` in a child process."""
+    """`count` subscribers to `url` in a child process; with `stamps`, they time every
+    chunk (`StampSubscriber`), else they count and sample (`CountingSubscriber`)."""
 
-    def __init__(self, url: str, count: int, directory: str | None) -> None:
+    def __init__(self, url: str, count: int, directory: str | None, stamps: bool = False) -> None:
         self.url = url
         self.count = count
         self.directory = directory
+        self.stamps = stamps
         self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         args = [self.url, "--count", str(self.count)]
         if self.directory:
             args += ["--directory", self.directory]
+        if self.stamps:
+            args.append("--stamps")
         self._proc = await child.spawn("pyopencode.bench.subscribers", *args)
         said = await self._receive(_SPAWN_TIMEOUT_S)
         if not said.get("ready"):
@@ -285,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("url")
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--directory")
+    parser.add_argument("--stamps", action="store_true", help="time every chunk stamp")
     args = parser.parse_args(argv)
     # Readers that take their turn on the cores without taking it from the server they
     # time: a batch process gets its fair share but does not preempt the task it wakes
@@ -292,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     with contextlib.suppress(KeyboardInterrupt):
-        loop.runner()[1](_serve(args.url, args.count, args.directory))
+        loop.runner()[1](_serve(args.url, args.count, args.directory, args.stamps))
 
 
 if __name__ == "__main__":

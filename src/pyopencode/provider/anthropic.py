@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
+import httpx2
 import orjson
 
 from pyopencode.provider.clients import client_for
@@ -21,6 +22,7 @@ from pyopencode.provider.events import (
     Usage,
 )
 from pyopencode.provider.registry import ResolvedModel, request_options
+from pyopencode.provider.sse import data_events
 from pyopencode.provider.stream import status_error
 
 _REQUEST_OPTIONS = frozenset(
@@ -74,26 +76,28 @@ async def stream(
     tools: list[dict[str, Any]],
 ) -> AsyncIterator[StreamEvent]:
     client = client_for(anthropic.AsyncAnthropic, anthropic.DefaultAioHttpClient, model)
-    # Plain JSON already: sent as `extra_body`, past the SDK's per-field transform of typed
-    # params, which walked the whole history on every step (see provider/openai.py).
-    payload: dict[str, Any] = {"messages": _messages(messages)}
-    if tools:
-        payload["tools"] = [
-            {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
-            for t in tools
-        ]
+    # The body is encoded here, with orjson, and handed to the SDK's `post` as bytes, and the
+    # answer's events are decoded here too (see provider/openai.py): the typed
+    # `messages.create` re-encoded the whole history with the standard json on every step and
+    # built a typed object per streamed event.
     request: dict[str, Any] = {
         "model": model.model_id,
         "max_tokens": model.max_output,
-        "messages": [],
+        "messages": _messages(messages),
         "stream": True,
-        "extra_body": payload,
     }
+    if tools:
+        request["tools"] = [
+            {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
+            for t in tools
+        ]
     if system:
         request["system"] = system
     request.update(request_options(model.options, _REQUEST_OPTIONS))
     try:
-        response = await client.messages.create(**request)
+        response = await client.post(
+            "/v1/messages", cast_to=httpx2.Response, content=orjson.dumps(request), stream=True
+        )
     except anthropic.APIStatusError as exc:
         body = exc.response.text if exc.response is not None else None
         raise status_error(exc.status_code, exc.message, dict(exc.response.headers), body) from exc
@@ -105,29 +109,37 @@ async def stream(
     stopped = False
     tokens: dict[str, int] = {}
     try:
-        async for event in response:
-            kind = event.type
+        async for event in data_events(response):
+            kind = event.get("type")
             if kind == "message_start":
-                u = event.message.usage
-                tokens["input"] = int(u.input_tokens or 0)
-                tokens["cache_read"] = int(getattr(u, "cache_read_input_tokens", 0) or 0)
-                tokens["cache_write"] = int(getattr(u, "cache_creation_input_tokens", 0) or 0)
-                tokens["output"] = int(u.output_tokens or 0)
+                u = (event.get("message") or {}).get("usage") or {}
+                tokens["input"] = int(u.get("input_tokens") or 0)
+                tokens["cache_read"] = int(u.get("cache_read_input_tokens") or 0)
+                tokens["cache_write"] = int(u.get("cache_creation_input_tokens") or 0)
+                tokens["output"] = int(u.get("output_tokens") or 0)
             elif kind == "content_block_start":
-                block = event.content_block
-                if block.type == "tool_use":
-                    blocks[event.index] = {"id": block.id, "name": block.name, "args": ""}
-                    yield ToolCallStart(block.id, block.name)
+                block = event.get("content_block") or {}
+                if block.get("type") == "tool_use":
+                    index = event.get("index", 0)
+                    started = blocks[index] = {
+                        "id": str(block.get("id") or f"toolu_{index}"),
+                        "name": str(block.get("name") or ""),
+                        "args": "",
+                    }
+                    yield ToolCallStart(started["id"], started["name"])
             elif kind == "content_block_delta":
-                delta = event.delta
-                if delta.type == "text_delta":
-                    yield TextDelta(delta.text)
-                elif delta.type == "thinking_delta":
-                    yield ReasoningDelta(delta.thinking)
-                elif delta.type == "input_json_delta":
-                    blocks[event.index]["args"] += delta.partial_json
+                delta = event.get("delta") or {}
+                step = delta.get("type")
+                if step == "text_delta" and delta.get("text"):
+                    yield TextDelta(delta["text"])
+                elif step == "thinking_delta" and delta.get("thinking"):
+                    yield ReasoningDelta(delta["thinking"])
+                elif step == "input_json_delta":
+                    growing = blocks.get(event.get("index", 0))
+                    if growing is not None:
+                        growing["args"] += delta.get("partial_json") or ""
             elif kind == "content_block_stop":
-                call = blocks.pop(event.index, None)
+                call = blocks.pop(event.get("index", 0), None)
                 if call is not None:
                     raw = call["args"] or "{}"
                     try:
@@ -138,18 +150,22 @@ async def stream(
                         parsed = {}
                     yield ToolCallEnd(call["id"], call["name"], raw, parsed)
             elif kind == "message_delta":
-                if event.delta.stop_reason:
-                    finish = _FINISH.get(event.delta.stop_reason, "other")
-                if event.usage is not None and event.usage.output_tokens is not None:
-                    tokens["output"] = int(event.usage.output_tokens)
+                reason = (event.get("delta") or {}).get("stop_reason")
+                if reason:
+                    finish = _FINISH.get(reason, "other")
+                output = (event.get("usage") or {}).get("output_tokens")
+                if output is not None:
+                    tokens["output"] = int(output)
             elif kind == "message_stop":
                 stopped = True
+    except (ProviderError, StreamDropped):
+        raise
     except anthropic.APIError as exc:
         raise StreamDropped(f"The stream from {model.provider_id} failed: {exc}") from exc
     except Exception as exc:  # the transport's own errors (connection reset, truncated body)
         raise StreamDropped(f"The stream from {model.provider_id} was cut off: {exc!r}") from exc
     finally:
-        await response.close()
+        await response.aclose()
     if finish is None or not stopped:
         raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
     yield Finish(

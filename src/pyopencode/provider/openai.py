@@ -22,6 +22,7 @@ from pyopencode.provider.events import (
     Usage,
 )
 from pyopencode.provider.registry import ResolvedModel, request_options
+from pyopencode.provider.sse import data_events
 from pyopencode.provider.stream import status_error
 
 _REQUEST_OPTIONS = frozenset(
@@ -111,51 +112,6 @@ def _usage(raw: Any) -> Usage:
     )
 
 
-def _chunk(data: bytes) -> dict[str, Any] | None:
-    try:
-        chunk = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise StreamDropped(f"The stream sent a chunk that is not JSON: {data[:200]!r}") from exc
-    if not isinstance(chunk, dict):
-        return None
-    if chunk.get("error"):
-        error = chunk["error"]
-        message = error.get("message") if isinstance(error, dict) else str(error)
-        raise StreamDropped(f"The model's stream reported an error: {message}")
-    return chunk
-
-
-async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The stream's chunks as plain dicts.
-
-    The SDK sends the request, authenticates and raises typed errors for a refused one; its
-    typed chunk objects (and its line decoder) cost more CPU than the rest of a turn, so the
-    server-sent events are split here and decoded with orjson.
-    """
-    pending = bytearray()
-    async for data in response.aiter_bytes():
-        pending += data
-        end = pending.rfind(b"\n")
-        if end < 0:
-            continue
-        lines = bytes(pending[:end]).split(b"\n")
-        del pending[: end + 1]
-        for line in lines:
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                return
-            chunk = _chunk(payload)
-            if chunk is not None:
-                yield chunk
-    tail = bytes(pending).strip()
-    if tail.startswith(b"data:") and tail[5:].strip() != b"[DONE]":
-        chunk = _chunk(tail[5:].strip())
-        if chunk is not None:
-            yield chunk
-
-
 def _tool_call_delta(calls: dict[int, dict[str, str]], tc: dict[str, Any]) -> ToolCallStart | None:
     """Adds a streamed piece of a tool call; the start event once its name arrives."""
     index = tc.get("index", 0)
@@ -201,7 +157,7 @@ async def stream(
             stream=True,
         )
         try:
-            async for chunk in _chunks(response):
+            async for chunk in data_events(response):
                 if chunk.get("usage"):
                     usage = _usage(chunk["usage"])
                 for choice in chunk.get("choices") or ():

@@ -1,0 +1,57 @@
+"""A model's streamed answer as the JSON objects of its server-sent events.
+
+The SDKs send the request, authenticate and raise typed errors for a refused one; their typed
+chunk objects (and their line decoders) cost more CPU than the rest of a turn, so the events
+are split here and decoded with orjson.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from pyopencode.provider.events import StreamDropped
+
+
+def _decode(data: bytes) -> dict[str, Any] | None:
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise StreamDropped(f"The stream sent a chunk that is not JSON: {data[:200]!r}") from exc
+    if not isinstance(event, dict):
+        return None
+    if event.get("error"):
+        # OpenAI-compatible servers send {"error": ...}, Anthropic {"type": "error", ...}.
+        error = event["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise StreamDropped(f"The model's stream reported an error: {message}")
+    return event
+
+
+async def data_events(response: Any) -> AsyncIterator[dict[str, Any]]:
+    """The JSON object of each `data:` line of `response` (an SDK's raw streamed answer),
+    until `data: [DONE]` or the end of the body; `event:` and other lines are skipped."""
+    pending = bytearray()
+    async for data in response.aiter_bytes():
+        pending += data
+        end = pending.rfind(b"\n")
+        if end < 0:
+            continue
+        lines = bytes(pending[:end]).split(b"\n")
+        del pending[: end + 1]
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                return
+            event = _decode(payload)
+            if event is not None:
+                yield event
+    tail = bytes(pending).strip()
+    if tail.startswith(b"data:") and tail[5:].strip() != b"[DONE]":
+        event = _decode(tail[5:].strip())
+        if event is not None:
+            yield event

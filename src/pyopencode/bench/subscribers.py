@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -316,11 +315,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--directory")
     parser.add_argument("--stamps", action="store_true", help="time every chunk stamp")
     args = parser.parse_args(argv)
-    # Readers that take their turn on the cores without taking it from the server they
-    # time: a batch process gets its fair share but does not preempt the task it wakes
-    # behind (the server, on every write). Where there is no such policy, as they are.
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     with contextlib.suppress(KeyboardInterrupt):
         loop.runner()[1](_serve(args.url, args.count, args.directory, args.stamps))
 

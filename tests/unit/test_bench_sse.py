@@ -103,3 +103,15 @@ def test_a_fanout_reader_counts_delta_chunks_only_however_reads_split(cuts: list
     assert (reader.events, reader.chunks) == (5, 3)
     assert not reader.ended
     assert 1 <= len(reader.lags_ms) <= 2
+
+
+def test_a_fanout_reader_notes_a_stream_the_server_ended() -> None:
+    """A body's last chunk is found when the reads are counted, as an ended stream."""
+    frame = _frame(b"server.connected", b"{}")
+    open_reader, ended_reader = CountingSubscriber(), CountingSubscriber()
+    open_reader.feed(_chunked([frame])[: -len(b"0\r\n\r\n")])
+    ended_reader.feed(_chunked([frame]))
+    open_reader.settle()
+    ended_reader.settle()
+    assert (open_reader.events, open_reader.ended) == (1, False)
+    assert (ended_reader.events, ended_reader.ended) == (1, True)

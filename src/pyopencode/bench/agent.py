@@ -23,7 +23,7 @@ from pyopencode.bench import procstat
 from pyopencode.bench.modelserver import MODEL_ID, PROVIDER_ID, STAMP
 from pyopencode.bench.report import percentile
 from pyopencode.bench.sse import directory_headers
-from pyopencode.bench.subscribers import SubscriberProcess
+from pyopencode.bench.subscribers import ENDED, SubscriberProcess
 
 ERROR_SAMPLES = 5
 PROMPT_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
@@ -287,7 +287,7 @@ async def run_agent(
         finally:
             await timer.close()
     ok = sorted(latencies)
-    ended = any("ended" in e for e in report.errors)
+    ended = ENDED in report.errors
     notes = [f"chunk timer: {e}" for e in report.errors]
     chunk_ms = sorted(report.lags_ms)
     cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None

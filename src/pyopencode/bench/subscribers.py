@@ -1,10 +1,11 @@
-"""Fan-out subscribers in processes of their own, so the readers' CPU is not the prompting
-client's: hundreds of `/event` readers in the process that also drives the prompts queued
-behind its HTTP work, and that wait was measured as the server's lag.
+"""Timing subscribers in processes of their own (the fan-out's hundreds, and the agent
+workload's chunk timer), so the readers' CPU is not the prompting client's: readers in the
+process that also drives the prompts queued behind its HTTP work, and that wait was measured
+as the server's lag.
 
 `python -m pyopencode.bench.subscribers URL --count N [--directory D] [--stamps]` connects N
-subscribers,
-writes `{"ready": true}` (or `{"error": ...}`) on stdout, then obeys one command per stdin line:
+subscribers, writes `{"ready": true}` (or `{"error": ...}`) on stdout, then obeys one command
+per stdin line:
 
 - `start`: the counts from here on are the ones reported;
 - `drain LIMIT_S`: wait until the streams go quiet or LIMIT_S seconds pass; then count what
@@ -30,6 +31,8 @@ from pyopencode.bench.sse import Dechunker, directory_headers, subscribe
 
 CONNECT_BATCH = 50
 HOLD_BYTES = 8 * 1024 * 1024
+# A subscriber's error when the server ended its stream (only the bench ends one, otherwise).
+ENDED = "the server ended the /event stream"
 CONNECT_TIMEOUT_S = 60.0
 QUIET_S = 0.5
 _SPAWN_TIMEOUT_S = 120.0
@@ -48,17 +51,12 @@ class Report:
     errors: list[str] = field(default_factory=list)
 
 
-async def until_done_or_quiet(
-    done: Callable[[], bool],
-    last_arrival: Callable[[], float],
-    limit_s: float,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Wait until subscribers have all they should (`done`), or nothing arrived for QUIET_S
-    (`last_arrival` read on `clock`), at most `limit_s`."""
+async def until_quiet(last_arrival: Callable[[], float], limit_s: float) -> None:
+    """Wait until nothing arrived for QUIET_S (`last_arrival` is wall-clock time), at most
+    `limit_s`."""
     deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline and not done():
-        if clock() - last_arrival() > QUIET_S:
+    while time.monotonic() < deadline:
+        if time.time() - last_arrival() > QUIET_S:
             return
         await asyncio.sleep(0.05)
 
@@ -187,7 +185,7 @@ class _Subscribers:
             ready.set()
         else:
             # Only the bench ends a subscription (by cancelling it): the server closed this one.
-            self.errors.append("the server ended the /event stream")
+            self.errors.append(ENDED)
 
     async def connect(self) -> None:
         readies = [asyncio.Event() for _ in self.readers]
@@ -218,9 +216,7 @@ class _Subscribers:
 
         # What has arrived is counted once the streams go quiet: counting it on the way would
         # compete with the server for the cores (see CountingSubscriber).
-        await until_done_or_quiet(
-            lambda: False, lambda: max(r.last_arrival for r in self.readers), limit_s
-        )
+        await until_quiet(lambda: max(r.last_arrival for r in self.readers), limit_s)
         cpu = time.process_time() - self._cpu0
         gc.enable()
         for r in self.readers:
@@ -232,8 +228,7 @@ class _Subscribers:
             lags_ms=[lag for r, b in pairs for lag in r.lags_ms[b[2] :]],
             last_arrival=max(r.last_arrival for r in self.readers),
             cpu_s=cpu,
-            errors=list(self.errors)
-            + ["the server ended the /event stream"] * sum(1 for r in self.readers if r.ended),
+            errors=list(self.errors) + [ENDED] * sum(1 for r in self.readers if r.ended),
         )
         for task in self.tasks:
             task.cancel()

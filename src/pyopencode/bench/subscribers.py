@@ -69,11 +69,11 @@ class CountingSubscriber:
     reached it together as one delta (pyopencode does), another one delta per chunk.
 
     `feed` takes the chunked body as it came and only notes each read and its arrival time;
-    `settle` decodes and reads them. Reading them as
-    they came was as much CPU as the server's own, on the same cores, while it was measured:
-    the counts and lags are the same read later, and the instrument no longer competes with
-    the server it times (a subscriber on another machine would not). Past HOLD_BYTES held,
-    a subscriber reads what it holds at once, so memory stays bounded on long runs.
+    `settle` decodes and reads them. Reading them as they came was as much CPU as the
+    server's own, on the same cores, while it was measured: the counts and lags are the same
+    read later, and the instrument no longer competes with the server it times (a subscriber
+    on another machine would not). Past HOLD_BYTES held, a subscriber reads what it holds at
+    once, so memory stays bounded on long runs.
     """
 
     def __init__(self) -> None:

@@ -141,14 +141,7 @@ async def stream(
             elif kind == "content_block_stop":
                 call = blocks.pop(event.get("index", 0), None)
                 if call is not None:
-                    raw = call["args"] or "{}"
-                    try:
-                        parsed = orjson.loads(raw)
-                    except orjson.JSONDecodeError:
-                        parsed = {}
-                    if not isinstance(parsed, dict):
-                        parsed = {}
-                    yield ToolCallEnd(call["id"], call["name"], raw, parsed)
+                    yield ToolCallEnd.of(call["id"], call["name"], call["args"])
             elif kind == "message_delta":
                 reason = (event.get("delta") or {}).get("stop_reason")
                 if reason:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -37,6 +39,17 @@ class ToolCallEnd:
     name: str
     raw: str
     input: dict[str, Any]
+
+    @classmethod
+    def of(cls, id: str, name: str, args: str) -> ToolCallEnd:
+        """The call whose streamed arguments were `args`: input {} when they are not a JSON
+        object (the tool then reports the missing fields)."""
+        raw = args or "{}"
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed = {}
+        return cls(id, name, raw, parsed if isinstance(parsed, dict) else {})
 
 
 @dataclass(frozen=True, slots=True)

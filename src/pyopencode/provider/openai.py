@@ -190,12 +190,7 @@ async def stream(
     if finish is None:
         raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
     for call in calls.values():
-        raw = call["args"] or "{}"
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            parsed = {}
-        yield ToolCallEnd(call["id"], call["name"], raw, parsed if isinstance(parsed, dict) else {})
+        yield ToolCallEnd.of(call["id"], call["name"], call["args"])
     if calls and finish == "stop":
         finish = "tool-calls"
     yield Finish(finish, usage)

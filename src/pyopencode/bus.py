@@ -19,6 +19,8 @@ SESSION_HEARTBEAT = "pyopencode.session.heartbeat"
 # With more subscribers than this, wake-ups wait up to GATHER_S to carry more events each.
 GATHER_ABOVE = 64
 GATHER_S = 0.01
+# With this many subscribers or fewer, a publish is written to them at once.
+WRITE_NOW_UPTO = 8
 
 
 def is_public(event: Event) -> bool:
@@ -452,8 +454,12 @@ class Bus:
         self._enforce()
         if not self._waiting or self._wake_scheduled:
             return
+        count = len(self._subscribers)
+        if count <= WRITE_NOW_UPTO:
+            self._wake()
+            return
         self._wake_scheduled = True
-        if len(self._subscribers) <= GATHER_ABOVE:
+        if count <= GATHER_ABOVE:
             # Woken on the loop's next turn, a subscriber takes everything published by
             # then: one wake-up (and one write) per turn serves any number of events.
             asyncio.get_running_loop().call_soon(self._wake)

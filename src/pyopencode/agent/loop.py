@@ -20,7 +20,7 @@ from pyopencode.agent.system import system_prompt
 from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
 from pyopencode.provider import ResolvedModel
-from pyopencode.provider.bursts import bursts, merged
+from pyopencode.provider.bursts import merged, sharing
 from pyopencode.session.service import SessionService
 from pyopencode.snapshot import service as snapshots
 from pyopencode.snapshot.shadow import ShadowRepo
@@ -376,12 +376,15 @@ class Loop:
         tuning = {k: v for k, v in tuning.items() if v is not None}
         if tuning:
             model = dataclasses.replace(model, options={**model.options, **tuning})
-        # Whatever the model sent while this turn was busy is handled, and sent on, as one.
-        async for burst in bursts(provider.stream(model, system, conv, specs)):
-            for event in merged(burst):
-                await self._on_stream_event(event, calls)
-                if isinstance(event, provider.Finish):
-                    finish, usage = event.reason, event.usage
+        # What one network read carried (a fast model's hundred chunks, or whatever piled up
+        # while this turn was busy) is handled, and sent on, as one.
+        answer = sharing(provider.stream(model, system, conv, specs))
+        async with contextlib.aclosing(answer):
+            async for burst in answer:
+                for event in merged(burst):
+                    await self._on_stream_event(event, calls)
+                    if isinstance(event, provider.Finish):
+                        finish, usage = event.reason, event.usage
         return finish, usage, calls
 
     async def _on_stream_event(

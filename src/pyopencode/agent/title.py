@@ -79,9 +79,8 @@ def _prompt(cfg: Json) -> str:
 async def _ask(model: ResolvedModel, system: str, text: str) -> str:
     request = "Generate a title for this conversation:\n\n" + text[:MAX_PROMPT_CHARS]
     chunks: list[str] = []
-    async for event in provider.stream(model, system, [{"role": "user", "content": request}], []):
-        if isinstance(event, provider.TextDelta):
-            chunks.append(event.text)
+    async for events in provider.stream(model, system, [{"role": "user", "content": request}], []):
+        chunks += (e.text for e in events if isinstance(e, provider.TextDelta))
     return "".join(chunks)
 
 

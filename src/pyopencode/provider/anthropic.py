@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
@@ -22,7 +22,7 @@ from pyopencode.provider.events import (
     Usage,
 )
 from pyopencode.provider.registry import ResolvedModel, request_options
-from pyopencode.provider.sse import data_events
+from pyopencode.provider.sse import data_bursts
 from pyopencode.provider.stream import status_error
 
 _REQUEST_OPTIONS = frozenset(
@@ -69,12 +69,66 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+class _Answer:
+    """What the messages stream has said so far: open tool calls, token counts, the end."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, dict[str, str]] = {}
+        self.finish: str | None = None
+        self.stopped = False
+        self.tokens: dict[str, int] = {}
+
+    def read(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        """Takes one server-sent event in, appending what it means for the turn to `out`."""
+        kind = event.get("type")
+        if kind == "message_start":
+            u = (event.get("message") or {}).get("usage") or {}
+            self.tokens["input"] = int(u.get("input_tokens") or 0)
+            self.tokens["cache_read"] = int(u.get("cache_read_input_tokens") or 0)
+            self.tokens["cache_write"] = int(u.get("cache_creation_input_tokens") or 0)
+            self.tokens["output"] = int(u.get("output_tokens") or 0)
+        elif kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = event.get("index", 0)
+                started = self.blocks[index] = {
+                    "id": str(block.get("id") or f"toolu_{index}"),
+                    "name": str(block.get("name") or ""),
+                    "args": "",
+                }
+                out.append(ToolCallStart(started["id"], started["name"]))
+        elif kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            step = delta.get("type")
+            if step == "text_delta" and delta.get("text"):
+                out.append(TextDelta(delta["text"]))
+            elif step == "thinking_delta" and delta.get("thinking"):
+                out.append(ReasoningDelta(delta["thinking"]))
+            elif step == "input_json_delta":
+                growing = self.blocks.get(event.get("index", 0))
+                if growing is not None:
+                    growing["args"] += delta.get("partial_json") or ""
+        elif kind == "content_block_stop":
+            call = self.blocks.pop(event.get("index", 0), None)
+            if call is not None:
+                out.append(ToolCallEnd.of(call["id"], call["name"], call["args"]))
+        elif kind == "message_delta":
+            reason = (event.get("delta") or {}).get("stop_reason")
+            if reason:
+                self.finish = _FINISH.get(reason, "other")
+            output = (event.get("usage") or {}).get("output_tokens")
+            if output is not None:
+                self.tokens["output"] = int(output)
+        elif kind == "message_stop":
+            self.stopped = True
+
+
 async def stream(
     model: ResolvedModel,
     system: str,
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]],
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[list[StreamEvent], None]:
     client = client_for(anthropic.AsyncAnthropic, anthropic.DefaultAioHttpClient, model)
     # The body is encoded here, with orjson, and handed to the SDK's `post` as bytes, and the
     # answer's events are decoded here too (see provider/openai.py): the typed
@@ -104,53 +158,14 @@ async def stream(
     except anthropic.APIError as exc:
         raise ProviderError(f"Cannot reach {model.provider_id}: {exc}", retryable=True) from exc
 
-    blocks: dict[int, dict[str, str]] = {}
-    finish: str | None = None
-    stopped = False
-    tokens: dict[str, int] = {}
+    answer = _Answer()
     try:
-        async for event in data_events(response):
-            kind = event.get("type")
-            if kind == "message_start":
-                u = (event.get("message") or {}).get("usage") or {}
-                tokens["input"] = int(u.get("input_tokens") or 0)
-                tokens["cache_read"] = int(u.get("cache_read_input_tokens") or 0)
-                tokens["cache_write"] = int(u.get("cache_creation_input_tokens") or 0)
-                tokens["output"] = int(u.get("output_tokens") or 0)
-            elif kind == "content_block_start":
-                block = event.get("content_block") or {}
-                if block.get("type") == "tool_use":
-                    index = event.get("index", 0)
-                    started = blocks[index] = {
-                        "id": str(block.get("id") or f"toolu_{index}"),
-                        "name": str(block.get("name") or ""),
-                        "args": "",
-                    }
-                    yield ToolCallStart(started["id"], started["name"])
-            elif kind == "content_block_delta":
-                delta = event.get("delta") or {}
-                step = delta.get("type")
-                if step == "text_delta" and delta.get("text"):
-                    yield TextDelta(delta["text"])
-                elif step == "thinking_delta" and delta.get("thinking"):
-                    yield ReasoningDelta(delta["thinking"])
-                elif step == "input_json_delta":
-                    growing = blocks.get(event.get("index", 0))
-                    if growing is not None:
-                        growing["args"] += delta.get("partial_json") or ""
-            elif kind == "content_block_stop":
-                call = blocks.pop(event.get("index", 0), None)
-                if call is not None:
-                    yield ToolCallEnd.of(call["id"], call["name"], call["args"])
-            elif kind == "message_delta":
-                reason = (event.get("delta") or {}).get("stop_reason")
-                if reason:
-                    finish = _FINISH.get(reason, "other")
-                output = (event.get("usage") or {}).get("output_tokens")
-                if output is not None:
-                    tokens["output"] = int(output)
-            elif kind == "message_stop":
-                stopped = True
+        async for burst in data_bursts(response):
+            events: list[StreamEvent] = []
+            for event in burst:
+                answer.read(event, events)
+            if events:
+                yield events
     except (ProviderError, StreamDropped):
         raise
     except anthropic.APIError as exc:
@@ -159,14 +174,13 @@ async def stream(
         raise StreamDropped(f"The stream from {model.provider_id} was cut off: {exc!r}") from exc
     finally:
         await response.aclose()
-    if finish is None or not stopped:
+    if answer.finish is None or not answer.stopped:
         raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
-    yield Finish(
-        finish,
-        Usage(
-            input=tokens.get("input", 0),
-            output=tokens.get("output", 0),
-            cache_read=tokens.get("cache_read", 0),
-            cache_write=tokens.get("cache_write", 0),
-        ),
+    tokens = answer.tokens
+    usage = Usage(
+        input=tokens.get("input", 0),
+        output=tokens.get("output", 0),
+        cache_read=tokens.get("cache_read", 0),
+        cache_write=tokens.get("cache_write", 0),
     )
+    yield [Finish(answer.finish, usage)]

@@ -1,80 +1,44 @@
-"""A model stream's events grouped by arrival, so a burst goes on to clients as one delta."""
+"""A model stream's bursts (what one network read carried), passed on as one delta each."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TypeVar
 
 from pyopencode.provider.events import ReasoningDelta, StreamEvent, TextDelta
 
 T = TypeVar("T")
 
-# How long the reader may parse without letting the loop run other tasks. A fast model's
-# answer can arrive as hundreds of chunks in one network read; parsed in one go, every other
-# session and subscriber would wait for the last of them.
+# How long a stream may be handled without letting the loop run other tasks. A backlog (the
+# turn was busy while a fast model's answer piled up) reads back without ever waiting for the
+# network; handled in one go, every other session and subscriber would wait for its end.
 SLICE_S = 0.002
-# The clock is read once per this many items, not per item.
-_CHECK_EVERY = 16
 
 
-async def bursts(source: AsyncIterator[T], slice_s: float = SLICE_S) -> AsyncIterator[list[T]]:
-    """`source`'s items in lists: everything that arrived while the consumer was busy.
-
-    A reader task drains `source` and the consumer takes whatever it has gathered, so a slow
-    step (a database write, a busy loop) makes the next list longer rather than the stream
-    later. Items keep their order; an error from `source` is raised after the items before it.
-    """
-    gathered: list[T] = []
-    wake = asyncio.Event()
-    done = False
-    failure: BaseException | None = None
-
-    async def read() -> None:
-        nonlocal done, failure
-        count = 0
-        since = time.perf_counter()
-        try:
-            async for item in source:
-                gathered.append(item)
-                wake.set()
-                count += 1
-                # After a wait for the network this yields once more than needed, which
-                # costs the reader a loop turn and delays no item already gathered.
-                if count % _CHECK_EVERY == 0 and time.perf_counter() - since > slice_s:
-                    await asyncio.sleep(0)
-                    since = time.perf_counter()
-        except Exception as exc:
-            failure = exc
-        finally:
-            done = True
-            wake.set()
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
-
-    reader = asyncio.get_running_loop().create_task(read())
-    try:
-        while True:
-            if not gathered and not done:
-                await wake.wait()
-                wake.clear()
-            if gathered:
-                batch = gathered.copy()
-                gathered.clear()
-                yield batch
-            elif done:
-                break
-        if failure is not None:
-            raise failure
-    finally:
-        if not reader.done():
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+async def sharing(
+    source: AsyncGenerator[T, None], slice_s: float = SLICE_S
+) -> AsyncGenerator[T, None]:
+    """`source`'s items, with a turn of the event loop given before one whenever the items
+    have kept coming for `slice_s` without the loop running anything else."""
+    loop = asyncio.get_running_loop()
+    turned = [True]
+    since = time.perf_counter()
+    # Closed here, not left to the collector: an abandoned model stream holds a connection.
+    async with contextlib.aclosing(source):
+        async for item in source:
+            now = time.perf_counter()
+            if turned[0]:
+                since = now
+            elif now - since > slice_s:
+                await asyncio.sleep(0)
+                since = time.perf_counter()
+            # Set by the loop's next turn: whether one came between this item and the next.
+            turned = [False]
+            loop.call_soon(turned.__setitem__, 0, True)
+            yield item
 
 
 def merged(events: Sequence[StreamEvent]) -> list[StreamEvent]:

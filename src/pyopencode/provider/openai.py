@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx2
@@ -22,7 +22,7 @@ from pyopencode.provider.events import (
     Usage,
 )
 from pyopencode.provider.registry import ResolvedModel, request_options
-from pyopencode.provider.sse import data_events
+from pyopencode.provider.sse import data_bursts
 from pyopencode.provider.stream import status_error
 
 _REQUEST_OPTIONS = frozenset(
@@ -131,7 +131,7 @@ async def stream(
     system: str,
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]],
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[list[StreamEvent], None]:
     client = client_for(openai.AsyncOpenAI, openai.DefaultAioHttpClient, model)
     # The body is encoded here, with orjson, and handed to the SDK's `post` as bytes: the SDK
     # sends it as given. Its typed `chat.completions.create` re-encoded the whole history
@@ -157,23 +157,27 @@ async def stream(
             stream=True,
         )
         try:
-            async for chunk in data_events(response):
-                if chunk.get("usage"):
-                    usage = _usage(chunk["usage"])
-                for choice in chunk.get("choices") or ():
-                    delta = choice.get("delta") or {}
-                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                    if isinstance(reasoning, str) and reasoning:
-                        yield ReasoningDelta(reasoning)
-                    content = delta.get("content")
-                    if isinstance(content, str) and content:
-                        yield TextDelta(content)
-                    for tc in delta.get("tool_calls") or ():
-                        started = _tool_call_delta(calls, tc)
-                        if started is not None:
-                            yield started
-                    if choice.get("finish_reason"):
-                        finish = _FINISH.get(choice["finish_reason"], "other")
+            async for chunks in data_bursts(response):
+                events: list[StreamEvent] = []
+                for chunk in chunks:
+                    if chunk.get("usage"):
+                        usage = _usage(chunk["usage"])
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                        if isinstance(reasoning, str) and reasoning:
+                            events.append(ReasoningDelta(reasoning))
+                        content = delta.get("content")
+                        if isinstance(content, str) and content:
+                            events.append(TextDelta(content))
+                        for tc in delta.get("tool_calls") or ():
+                            started = _tool_call_delta(calls, tc)
+                            if started is not None:
+                                events.append(started)
+                        if choice.get("finish_reason"):
+                            finish = _FINISH.get(choice["finish_reason"], "other")
+                if events:
+                    yield events
         finally:
             await response.aclose()
     except openai.APIStatusError as exc:
@@ -189,8 +193,9 @@ async def stream(
         raise StreamDropped(f"The stream from {model.provider_id} was cut off: {exc!r}") from exc
     if finish is None:
         raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
-    for call in calls.values():
-        yield ToolCallEnd.of(call["id"], call["name"], call["args"])
     if calls and finish == "stop":
         finish = "tool-calls"
-    yield Finish(finish, usage)
+    yield [
+        *(ToolCallEnd.of(c["id"], c["name"], c["args"]) for c in calls.values()),
+        Finish(finish, usage),
+    ]

@@ -30,9 +30,14 @@ def _decode(data: bytes) -> dict[str, Any] | None:
     return event
 
 
-async def data_events(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The JSON object of each `data:` line of `response` (an SDK's raw streamed answer),
-    until `data: [DONE]` or the end of the body; `event:` and other lines are skipped."""
+async def data_bursts(response: Any) -> AsyncIterator[list[dict[str, Any]]]:
+    """The JSON object of each `data:` line of `response` (an SDK's raw streamed answer), in
+    one list per network read, until `data: [DONE]` or the end of the body; `event:` and
+    other lines are skipped.
+
+    A list is what reached the server together: a fast model's hundred chunks are one list,
+    handled (and sent on to clients) as one, without a task between the socket and the turn.
+    """
     pending = bytearray()
     async for data in response.aiter_bytes():
         pending += data
@@ -41,17 +46,22 @@ async def data_events(response: Any) -> AsyncIterator[dict[str, Any]]:
             continue
         lines = bytes(pending[:end]).split(b"\n")
         del pending[: end + 1]
+        burst: list[dict[str, Any]] = []
         for line in lines:
             if not line.startswith(b"data:"):
                 continue
             payload = line[5:].strip()
             if payload == b"[DONE]":
+                if burst:
+                    yield burst
                 return
             event = _decode(payload)
             if event is not None:
-                yield event
+                burst.append(event)
+        if burst:
+            yield burst
     tail = bytes(pending).strip()
     if tail.startswith(b"data:") and tail[5:].strip() != b"[DONE]":
         event = _decode(tail[5:].strip())
         if event is not None:
-            yield event
+            yield [event]

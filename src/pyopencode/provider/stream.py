@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import ModuleType
 from typing import Any
 
@@ -59,8 +60,10 @@ async def stream(
     system: str,
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]],
-) -> AsyncIterator[StreamEvent]:
-    """Messages are neutral: user {content}, assistant {content, tool_calls}, tool {id, output}."""
+) -> AsyncGenerator[list[StreamEvent], None]:
+    """The answer's events in one list per network read (what reached the server together).
+
+    Messages are neutral: user {content}, assistant {content, tool_calls}, tool {id, output}."""
     if not model.images:
         messages = without_images(messages)
     name = f"pyopencode.provider.{'anthropic' if model.api == 'anthropic' else 'openai'}"
@@ -70,8 +73,10 @@ async def stream(
     module = _imported.get(name)
     if module is None:
         module = _imported[name] = await asyncio.to_thread(importlib.import_module, name)
-    async for event in module.stream(model, system, messages, tools):
-        yield event
+    answer = module.stream(model, system, messages, tools)
+    async with contextlib.aclosing(answer):
+        async for events in answer:
+            yield events
 
 
 def status_error(status: int, message: str, headers: dict[str, str], body: str | None) -> Exception:

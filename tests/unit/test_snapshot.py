@@ -257,3 +257,53 @@ def test_callers_of_one_shared_run_return_on_loop_turns_of_their_own(tmp_path: P
         assert len(set(returned)) == 12, f"callers returned together: {returned}"
 
     asyncio.run(scenario())
+
+
+def test_a_diff_between_two_trees_runs_git_once_for_every_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions released by one staging run ask for the same tree pairs (a step's patch, then
+    the turn's summary): one git run answers them all, and a failed run is not kept."""
+    repo = make_repo(tmp_path / "repo")
+    shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
+    diffs = 0
+    real_git = shadow_module.git
+
+    async def counting_git(*args: str, **kwargs: Any) -> Any:
+        nonlocal diffs
+        diffs += "diff" in args
+        return await real_git(*args, **kwargs)
+
+    monkeypatch.setattr(shadow_module, "git", counting_git)
+
+    async def scenario() -> None:
+        nonlocal diffs
+        first = await shadow.track()
+        (repo / "a.txt").write_text("rewritten\n")
+        second = await shadow.track()
+        diffs = 0
+
+        gone = asyncio.ensure_future(shadow.diff(first, second))
+        await asyncio.sleep(0)
+        gone.cancel()
+        answers = await asyncio.gather(*(shadow.diff(first, second) for _ in range(8)))
+        assert diffs == 1, "eight callers at once, and one that went away: one git run"
+        assert all(a == answers[0] for a in answers)
+        assert [d["file"] for d in answers[0]] == ["a.txt"]
+        assert "+rewritten" in answers[0][0]["patch"]
+
+        patches = await asyncio.gather(*(shadow.patch(first) for _ in range(4)))
+        assert {p.files[0] for p, _now in patches} == {str(repo / "a.txt")}
+        assert diffs == 2, "the patch's file list is a diff of its own, run once"
+        assert await shadow.diff(first, second) == answers[0]
+        assert diffs == 2, "asked again later: still no new run"
+        assert await shadow.diff(second, first) != answers[0]
+        assert diffs == 3, "another pair is another run"
+
+        missing = "0" * 40
+        for _ in range(2):
+            with pytest.raises(shadow_module.SnapshotError):
+                await shadow.diff(missing, second)
+        assert diffs == 5, "a failed diff is tried again, not remembered"
+
+    asyncio.run(scenario())

@@ -32,6 +32,8 @@ DRAIN_S = 30.0
 DELETE_TIMEOUT_S = 30.0
 # Below this share of a core, a server counts as idle before a workload starts.
 SETTLE_QUIET = 0.1
+# How long both servers must have been that quiet before a timed step starts.
+SETTLE_HOLD_S = 2.0
 # Processes the fan-out's subscribers are spread over (the prompting client is another).
 FANOUT_PROCS = 2
 
@@ -112,16 +114,23 @@ class FanoutResult:
 
 
 async def settle(
-    pids: list[int], *, quiet: float = SETTLE_QUIET, window_s: float = 0.5, limit_s: float = 30.0
+    pids: list[int],
+    *,
+    quiet: float = SETTLE_QUIET,
+    hold_s: float = SETTLE_HOLD_S,
+    window_s: float = 0.5,
+    limit_s: float = 30.0,
 ) -> float:
-    """Wait until every server process in `pids` uses less than `quiet` of a core over
-    `window_s` (at most `limit_s`); returns the seconds waited.
+    """Wait until every server process in `pids` has used less than `quiet` of a core in
+    each `window_s` for `hold_s` in a row (at most `limit_s`); returns the seconds waited.
 
     A server that just started, or just finished a workload, may still be busy on its own
     (indexing, titles, cleanup); the next workload, on either server, should not share the
-    machine with that."""
+    machine with that. Upstream answers a delete before its work is done, and that work
+    comes in bursts a second apart: half a second of quiet was not the end of it."""
     waited = 0.0
-    while pids and waited < limit_s:
+    held = 0.0
+    while pids and waited < limit_s and held < hold_s:
         before = [procstat.cpu_seconds(pid) for pid in pids]
         await asyncio.sleep(window_s)
         waited += window_s
@@ -131,8 +140,7 @@ async def settle(
             for a, b in zip(before, after, strict=True)
             if a is not None and b is not None
         ]
-        if all(load < quiet for load in busy):
-            break
+        held = held + window_s if all(load < quiet for load in busy) else 0.0
     return waited
 
 

@@ -259,7 +259,7 @@ async def _run_all(
 
 async def _settle(pids: list[int]) -> None:
     waited = await agent.settle(pids)
-    if waited > 1.0:
+    if waited > agent.SETTLE_HOLD_S + 1.0:
         console.print(f"  waited {waited:.1f} s for the servers to go idle", style="dim")
 
 

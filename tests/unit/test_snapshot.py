@@ -37,6 +37,20 @@ def git_dir_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
+class GitRuns:
+    """Counts the snapshot module's git runs whose arguments hold `word` (`add`, `diff`...)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, word: str) -> None:
+        self.count = 0
+        real_git = shadow_module.git
+
+        async def counting_git(*args: str, **kwargs: Any) -> Any:
+            self.count += word in args
+            return await real_git(*args, **kwargs)
+
+        monkeypatch.setattr(shadow_module, "git", counting_git)
+
+
 def test_track_edit_diff_revert_restore(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
@@ -177,15 +191,7 @@ def test_concurrent_snapshots_share_staging_and_each_sees_its_own_change(
     asking; a caller that goes away does not take the shared run with it."""
     repo = make_repo(tmp_path / "repo")
     shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
-    stagings = 0
-    real_git = shadow_module.git
-
-    async def counting_git(*args: str, **kwargs: Any) -> Any:
-        nonlocal stagings
-        stagings += "add" in args
-        return await real_git(*args, **kwargs)
-
-    monkeypatch.setattr(shadow_module, "git", counting_git)
+    stagings = GitRuns(monkeypatch, "add")
 
     def names(tree: str) -> set[str]:
         out = subprocess.run(
@@ -201,15 +207,14 @@ def test_concurrent_snapshots_share_staging_and_each_sees_its_own_change(
         assert f"new-{i}.txt" in names(await shadow.track())
 
     async def scenario() -> None:
-        nonlocal stagings
         await shadow.track()
-        stagings = 0
+        stagings.count = 0
         await asyncio.gather(*(writer(i, 0) for i in range(32)))
-        assert stagings == 1, "32 callers at once: one staging run"
+        assert stagings.count == 1, "32 callers at once: one staging run"
 
-        stagings = 0
+        stagings.count = 0
         await asyncio.gather(*(writer(100 + i, random.uniform(0, 0.05)) for i in range(32)))
-        assert 1 <= stagings < 32
+        assert 1 <= stagings.count < 32
 
         (repo / "late.txt").write_text("late\n")
         gone = asyncio.ensure_future(shadow.track())
@@ -266,44 +271,35 @@ def test_a_diff_between_two_trees_runs_git_once_for_every_caller(
     the turn's summary): one git run answers them all, and a failed run is not kept."""
     repo = make_repo(tmp_path / "repo")
     shadow = ShadowRepo(tmp_path / "data", "proj", str(repo))
-    diffs = 0
-    real_git = shadow_module.git
-
-    async def counting_git(*args: str, **kwargs: Any) -> Any:
-        nonlocal diffs
-        diffs += "diff" in args
-        return await real_git(*args, **kwargs)
-
-    monkeypatch.setattr(shadow_module, "git", counting_git)
+    diffs = GitRuns(monkeypatch, "diff")
 
     async def scenario() -> None:
-        nonlocal diffs
         first = await shadow.track()
         (repo / "a.txt").write_text("rewritten\n")
         second = await shadow.track()
-        diffs = 0
+        diffs.count = 0
 
         gone = asyncio.ensure_future(shadow.diff(first, second))
         await asyncio.sleep(0)
         gone.cancel()
         answers = await asyncio.gather(*(shadow.diff(first, second) for _ in range(8)))
-        assert diffs == 1, "eight callers at once, and one that went away: one git run"
+        assert diffs.count == 1, "eight callers at once, and one that went away: one git run"
         assert all(a == answers[0] for a in answers)
         assert [d["file"] for d in answers[0]] == ["a.txt"]
         assert "+rewritten" in answers[0][0]["patch"]
 
         patches = await asyncio.gather(*(shadow.patch(first) for _ in range(4)))
         assert {p.files[0] for p, _now in patches} == {str(repo / "a.txt")}
-        assert diffs == 2, "the patch's file list is a diff of its own, run once"
+        assert diffs.count == 2, "the patch's file list is a diff of its own, run once"
         assert await shadow.diff(first, second) == answers[0]
-        assert diffs == 2, "asked again later: still no new run"
+        assert diffs.count == 2, "asked again later: still no new run"
         assert await shadow.diff(second, first) != answers[0]
-        assert diffs == 3, "another pair is another run"
+        assert diffs.count == 3, "another pair is another run"
 
         missing = "0" * 40
         for _ in range(2):
             with pytest.raises(shadow_module.SnapshotError):
                 await shadow.diff(missing, second)
-        assert diffs == 5, "a failed diff is tried again, not remembered"
+        assert diffs.count == 5, "a failed diff is tried again, not remembered"
 
     asyncio.run(scenario())

@@ -19,7 +19,8 @@ SESSION_HEARTBEAT = "pyopencode.session.heartbeat"
 # With more subscribers than this, wake-ups wait up to GATHER_S to carry more events each.
 GATHER_ABOVE = 64
 GATHER_S = 0.01
-# With this many subscribers or fewer, a publish is written to them at once.
+# With this many subscribers or fewer (a terminal UI, an editor, a script), a publish is
+# written to them at once: a loop turn sooner, for a write apiece per publish.
 WRITE_NOW_UPTO = 8
 
 

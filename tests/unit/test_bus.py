@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pyopencode.bus import GATHER_ABOVE, GATHER_S, Bus, Event
+from pyopencode.bus import GATHER_ABOVE, GATHER_S, WRITE_NOW_UPTO, Bus, Event
 
 
 def _event(n: int, directory: str = "/a") -> Event:
@@ -151,6 +151,31 @@ def test_many_subscribers_get_events_of_several_turns_in_one_wake_up(subscribers
         assert waited < GATHER_S and got < 3, "woken by the first publish"
     else:
         assert waited >= GATHER_S * 0.9 and got == 3, "one wake-up for all three"
+
+
+@pytest.mark.parametrize("subscribers", [1, WRITE_NOW_UPTO, WRITE_NOW_UPTO + 1])
+def test_a_few_streams_are_written_by_the_publish_itself(subscribers: int) -> None:
+    """Streams that write their own batches (`push`, as `GET /event` does) get a publish
+    before it returns while there are a few of them; more wait for the loop's next turn."""
+
+    async def main() -> tuple[int, int]:
+        bus = Bus()
+        subs = [bus.subscribe() for _ in range(subscribers)]
+        pushed: list[int] = []
+        for i, sub in enumerate(subs):
+            sub.push = lambda i=i: pushed.append(i)
+        waits = [asyncio.ensure_future(sub.wait(5)) for sub in subs]
+        await asyncio.sleep(0)  # each stream's task is now waiting
+        bus.publish([_event(1)])
+        at_publish = len(pushed)
+        await asyncio.sleep(0)
+        for wait in waits:
+            wait.cancel()
+        return at_publish, len(pushed)
+
+    at_publish, later = asyncio.run(main())
+    assert later == subscribers
+    assert at_publish == (subscribers if subscribers <= WRITE_NOW_UPTO else 0)
 
 
 def test_subscribers_with_one_key_share_each_batch_and_miss_nothing() -> None:

@@ -153,6 +153,52 @@ def test_huge_headers_are_refused(limited: RunningServer) -> None:
     }
 
 
+def test_headers_over_the_cap_are_refused_however_the_reads_fall(
+    limited: RunningServer,
+) -> None:
+    """The bytes of the read a request starts in count toward its cap: headers that came in
+    one large read, then a few more, are refused (they used to be counted from the second
+    read on, and the request waited out the header deadline with a 408)."""
+    for first in (40_000, 63_000):
+        sock = _raw(limited)
+        line = b"GET /session HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        filler = b"X-Filler: " + b"y" * 1000 + b"\r\n"
+        sock.sendall(line + filler * (first // len(filler)))
+        time.sleep(0.3)  # the server reads all of that before the rest comes
+        for _ in range((70_000 - first) // len(filler)):
+            sock.sendall(filler)
+        answer = _read_all(sock, 5)
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 431"), (first, answer[:120])
+
+
+def test_keep_alive_requests_each_get_their_own_header_cap(limited: RunningServer) -> None:
+    """Headers are counted per request: many requests on one connection, each well under
+    the cap, add up to more than it and are all answered."""
+    sock = _raw(limited)
+    auth = httpx.BasicAuth(*AUTH)._auth_header
+    filler = b"X-Filler: " + b"y" * 1000 + b"\r\n"
+    request = (
+        b"GET /session HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
+        + auth.encode()
+        + b"\r\n"
+        + filler * 20
+        + b"\r\n"
+    )
+    sock.settimeout(10)
+    for _ in range(5):  # 5 x 20 KB of headers on one connection
+        sock.sendall(request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200"), head[:120]
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        body = head.partition(b"\r\n\r\n")[2]
+        while len(body) < length:
+            body += sock.recv(65536)
+    sock.close()
+
+
 def test_idle_connection_gets_a_408_body(limited: RunningServer) -> None:
     sock = _raw(limited)
     answer = _read_all(sock, TIMEOUT * 4)

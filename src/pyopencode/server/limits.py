@@ -142,6 +142,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
     _header_bytes: int = 0
     _in_headers: bool = False
+    _read_bytes: int = 0
     _discarding: bool = False
     _linger: asyncio.TimerHandle | None = None
 
@@ -173,11 +174,18 @@ class GuardedHttpTools(HttpToolsProtocol):
                 reason = "Request Header Fields Too Large"
                 self._reject(431, reason, "HeadersTooLargeError", message)
                 return
+        self._read_bytes = len(data)
         super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start_headers()
+        if not self._in_headers:
+            # A later request on this connection: its headers began somewhere in this read,
+            # so all of it counts (a little over, never under). The first request's were
+            # counted since the connection opened; starting again here lost its first read,
+            # and headers over the cap that came in one large read then waited for the 408.
+            self._start_headers()
+            self._header_bytes = self._read_bytes
 
     def on_headers_complete(self) -> None:
         self._stop_headers()

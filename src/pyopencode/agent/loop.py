@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 
-from pyopencode import config, futures, ids, mcp, message, provider, tool
+from pyopencode import futures, ids, mcp, message, provider, tool
 from pyopencode.agent.agents import AgentInfo, list_agents
 from pyopencode.agent.doom import DoomLoop
 from pyopencode.agent.history import conversation, since_compaction
-from pyopencode.agent.system import system_prompt
+from pyopencode.agent.system import prepare
 from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, Permissions, RejectedError
 from pyopencode.provider import ResolvedModel
@@ -272,16 +272,10 @@ class Loop:
         """(system prompt, conversation, tools) of the next model call."""
         turn = self.turn
         conv = conversation(await self._history())
-        cfg = await asyncio.to_thread(config.load, turn.session["directory"])
-        tools = [] if last else await self._tools(cfg)
-        system = await asyncio.to_thread(
-            system_prompt,
-            turn.agent,
-            turn.session["directory"],
-            turn.user.get("system"),
-            turn.model,
-            cfg,
+        cfg, system = await asyncio.to_thread(
+            prepare, turn.agent, turn.session["directory"], turn.user.get("system"), turn.model
         )
+        tools = [] if last else await self._tools(cfg)
         return system, conv, tools
 
     async def _step(self, last: bool) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pyopencode.agent.agents import AgentInfo
 from pyopencode.config import instructions, skill
-from pyopencode.config.markdown import worktree
+from pyopencode.config.markdown import one_look, worktree
 from pyopencode.provider import ResolvedModel
 
 Json = dict[str, Any]
@@ -75,4 +75,16 @@ def system_prompt(
     return "\n\n".join(parts)
 
 
-__all__ = ["base_prompt", "environment", "system_prompt"]
+def prepare(
+    agent: AgentInfo, directory: str, extra: str | None, model: ResolvedModel | None
+) -> tuple[Json, str]:
+    """A step's configuration and system prompt, read from disk in one look (see
+    `config.markdown.one_look`), in one call: a step waits on one thread hop, not two."""
+    from pyopencode.config import load
+
+    with one_look():
+        config = load(directory)
+        return config, system_prompt(agent, directory, extra, model, config)
+
+
+__all__ = ["base_prompt", "environment", "prepare", "system_prompt"]

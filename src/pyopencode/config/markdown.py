@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,18 +26,45 @@ def global_dir() -> Path:
     return Path(base) / "opencode"
 
 
+# Answers to "where is the worktree" for the duration of `one_look` (see there).
+_LOOKS: ContextVar[dict[str, tuple[Path, Path]] | None] = ContextVar("looks", default=None)
+
+
+@contextlib.contextmanager
+def one_look() -> Iterator[None]:
+    """Within this block, where a directory's worktree is is looked up on disk once.
+
+    A step's configuration and system prompt ask it a dozen times (agents, commands, skills,
+    instructions, the environment), each a path resolution and a walk up the tree: most of
+    the CPU of preparing a step, in a thread that the event loop then waits on for the GIL.
+    The block is one moment, so one look answers them all; the next step looks again."""
+    token = _LOOKS.set({})
+    try:
+        yield
+    finally:
+        _LOOKS.reset(token)
+
+
+def _look(directory: str) -> tuple[Path, Path]:
+    """(`directory` resolved, its worktree root)."""
+    looks = _LOOKS.get()
+    if looks is not None and directory in looks:
+        return looks[directory]
+    start = Path(directory).resolve()
+    root = next((c for c in (start, *start.parents) if (c / ".git").exists()), start)
+    if looks is not None:
+        looks[directory] = (start, root)
+    return start, root
+
+
 def worktree(directory: str) -> Path:
     """The git root above `directory`, or `directory` itself outside git (no subprocess)."""
-    start = Path(directory).resolve()
-    for candidate in (start, *start.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return start
+    return _look(directory)[1]
 
 
 def upward(directory: str) -> list[Path]:
     """`directory` and its parents up to the worktree root, nearest first."""
-    start, root = Path(directory).resolve(), worktree(directory)
+    start, root = _look(directory)
     out = [start]
     if root != start and root in start.parents:
         out += [p for p in start.parents if p == root or root in p.parents]

@@ -302,4 +302,12 @@ def test_a_diff_between_two_trees_runs_git_once_for_every_caller(
                 await shadow.diff(missing, second)
         assert diffs.count == 5, "a failed diff is tried again, not remembered"
 
+        (repo / "big.txt").write_text("line\n" * (shadow_module.DIFF_KEPT_BYTES // 4))
+        third = await shadow.track()
+        diffs.count = 0
+        both = await asyncio.gather(shadow.diff(second, third), shadow.diff(second, third))
+        assert diffs.count == 1 and both[0] == both[1], "callers at once still share the run"
+        await shadow.diff(second, third)
+        assert diffs.count == 2, "a large answer is not kept for later callers"
+
     asyncio.run(scenario())

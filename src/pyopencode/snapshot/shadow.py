@@ -22,8 +22,10 @@ _STATUS = {"A": "added", "D": "deleted", "M": "modified", "T": "modified"}
 # Snapshot git runs yield the CPU to the server's event loop: on a busy machine they are what
 # competes with every session's streaming for the cores.
 SNAPSHOT_NICE = 5
-# Tree diffs kept per project: sessions that share staging runs ask for the same ones.
+# Tree diffs kept per project: sessions that share staging runs ask for the same ones. A
+# larger answer (a turn that rewrote a big file) is shared by the callers of its run only.
 DIFFS_KEPT = 256
+DIFF_KEPT_BYTES = 256 * 1024
 
 
 class _Index:
@@ -177,7 +179,7 @@ class ShadowRepo:
             diffs.move_to_end(args)
         else:
             found = diffs[args] = loop.create_task(self._git("diff", *args))
-            found.add_done_callback(lambda f: _forget_failed(diffs, args, f))
+            found.add_done_callback(lambda f: _keep_or_forget(diffs, args, f))
             while len(diffs) > DIFFS_KEPT:
                 diffs.popitem(last=False)
         # A caller that goes away must not cancel the run the others wait for.
@@ -230,14 +232,19 @@ class ShadowRepo:
                         _remove(self.worktree, rel)
 
 
-def _forget_failed(
+def _keep_or_forget(
     diffs: OrderedDict[tuple[str, ...], asyncio.Future[Result]],
     key: tuple[str, ...],
     done: asyncio.Future[Result],
 ) -> None:
-    """A failed or cancelled diff is not kept: the next caller runs git again."""
+    """A failed, cancelled or large diff is not kept: the next caller runs git again."""
     futures.retrieve(done)
-    if (done.cancelled() or done.exception() is not None) and diffs.get(key) is done:
+    kept = (
+        not done.cancelled()
+        and done.exception() is None
+        and len(done.result().stdout) <= DIFF_KEPT_BYTES
+    )
+    if not kept and diffs.get(key) is done:
         del diffs[key]
 
 

@@ -57,14 +57,10 @@ def system_prompt(
     agent: AgentInfo,
     directory: str,
     extra: str | None,
-    model: ResolvedModel | None = None,
-    config: Json | None = None,
+    model: ResolvedModel | None,
+    config: Json,
 ) -> str:
     """Reads the instruction and skill files afresh, so edits apply from the next step."""
-    if config is None:
-        from pyopencode.config import load
-
-        config = load(directory)
     parts = [agent.prompt or base_prompt(family(model)), environment(directory, model)]
     parts += instructions.sections(directory, config)
     skills = skill.system_section(skill.list_skills(directory, config))

@@ -22,7 +22,7 @@ from pyopencode.provider.events import (
     Usage,
 )
 from pyopencode.provider.registry import ResolvedModel, request_options
-from pyopencode.provider.sse import data_bursts
+from pyopencode.provider.sse import translated
 from pyopencode.provider.stream import status_error
 
 _REQUEST_OPTIONS = frozenset(
@@ -160,12 +160,8 @@ async def stream(
 
     answer = _Answer()
     try:
-        async for burst in data_bursts(response):
-            events: list[StreamEvent] = []
-            for event in burst:
-                answer.read(event, events)
-            if events:
-                yield events
+        async for events in translated(response, answer.read):
+            yield events
     except (ProviderError, StreamDropped):
         raise
     except anthropic.APIError as exc:

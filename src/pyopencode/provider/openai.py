@@ -22,7 +22,7 @@ from pyopencode.provider.events import (
     Usage,
 )
 from pyopencode.provider.registry import ResolvedModel, request_options
-from pyopencode.provider.sse import data_bursts
+from pyopencode.provider.sse import translated
 from pyopencode.provider.stream import status_error
 
 _REQUEST_OPTIONS = frozenset(
@@ -126,6 +126,34 @@ def _tool_call_delta(calls: dict[int, dict[str, str]], tc: dict[str, Any]) -> To
     return None
 
 
+class _Answer:
+    """What the completion stream has said so far: tool calls, usage, the finish reason."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish: str | None = None
+        self.usage = Usage()
+
+    def read(self, chunk: dict[str, Any], out: list[StreamEvent]) -> None:
+        """Takes one chunk in, appending what it means for the turn to `out`."""
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                out.append(ReasoningDelta(reasoning))
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                out.append(TextDelta(content))
+            for tc in delta.get("tool_calls") or ():
+                started = _tool_call_delta(self.calls, tc)
+                if started is not None:
+                    out.append(started)
+            if choice.get("finish_reason"):
+                self.finish = _FINISH.get(choice["finish_reason"], "other")
+
+
 async def stream(
     model: ResolvedModel,
     system: str,
@@ -146,9 +174,7 @@ async def stream(
     if tools:
         request["tools"] = _tools(tools)
     request.update(request_options(model.options, _REQUEST_OPTIONS))
-    calls: dict[int, dict[str, str]] = {}
-    finish: str | None = None
-    usage = Usage()
+    answer = _Answer()
     try:
         response = await client.post(
             "/chat/completions",
@@ -157,27 +183,8 @@ async def stream(
             stream=True,
         )
         try:
-            async for chunks in data_bursts(response):
-                events: list[StreamEvent] = []
-                for chunk in chunks:
-                    if chunk.get("usage"):
-                        usage = _usage(chunk["usage"])
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                        if isinstance(reasoning, str) and reasoning:
-                            events.append(ReasoningDelta(reasoning))
-                        content = delta.get("content")
-                        if isinstance(content, str) and content:
-                            events.append(TextDelta(content))
-                        for tc in delta.get("tool_calls") or ():
-                            started = _tool_call_delta(calls, tc)
-                            if started is not None:
-                                events.append(started)
-                        if choice.get("finish_reason"):
-                            finish = _FINISH.get(choice["finish_reason"], "other")
-                if events:
-                    yield events
+            async for events in translated(response, answer.read):
+                yield events
         finally:
             await response.aclose()
     except openai.APIStatusError as exc:
@@ -191,11 +198,12 @@ async def stream(
         raise StreamDropped(f"The stream from {model.provider_id} failed: {exc}") from exc
     except Exception as exc:  # the transport's own errors (connection reset, truncated body)
         raise StreamDropped(f"The stream from {model.provider_id} was cut off: {exc!r}") from exc
+    finish, calls = answer.finish, answer.calls
     if finish is None:
         raise StreamDropped(f"The stream from {model.provider_id} ended before the model finished")
     if calls and finish == "stop":
         finish = "tool-calls"
     yield [
         *(ToolCallEnd.of(c["id"], c["name"], c["args"]) for c in calls.values()),
-        Finish(finish, usage),
+        Finish(finish, answer.usage),
     ]

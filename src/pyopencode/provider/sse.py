@@ -7,12 +7,12 @@ are split here and decoded with orjson.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import orjson
 
-from pyopencode.provider.events import StreamDropped
+from pyopencode.provider.events import StreamDropped, StreamEvent
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
@@ -65,3 +65,16 @@ async def data_bursts(response: Any) -> AsyncIterator[list[dict[str, Any]]]:
         event = _decode(tail[5:].strip())
         if event is not None:
             yield [event]
+
+
+async def translated(
+    response: Any, read: Callable[[dict[str, Any], list[StreamEvent]], None]
+) -> AsyncGenerator[list[StreamEvent], None]:
+    """What each network read of `response` means for the turn: `read` appends what one
+    server-sent event means to a list; a read that means nothing yields nothing."""
+    async for burst in data_bursts(response):
+        events: list[StreamEvent] = []
+        for event in burst:
+            read(event, events)
+        if events:
+            yield events

@@ -30,6 +30,20 @@ class Tx(abc.ABC):
     FOR_KEY_SHARE: str = ""
     FOR_UPDATE: str = ""
 
+    def joined(self, value: str, source: str, order: str) -> str:
+        """SQL for one text: `value` of each row of `source` (`FROM ... [WHERE ...]`), in
+        `order`, joined by commas; '' when there are none.
+
+        A list read as one value is one row for the driver: SQLite's module hands the GIL
+        over for every row it steps, and each hand-off can wait a whole switch interval for a
+        busy thread. SQLite before 3.44 has no ORDER BY inside an aggregate; a subquery that
+        has one is never flattened into an aggregate query and feeds it rows in that order.
+        """
+        return (
+            f"coalesce((SELECT group_concat(v, ',') FROM (SELECT {value} AS v {source}"
+            f" ORDER BY {order})), '')"
+        )
+
     @abc.abstractmethod
     async def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None: ...
 

@@ -93,6 +93,9 @@ class PgTx(Tx):
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
+    def joined(self, value: str, source: str, order: str) -> str:
+        return f"coalesce((SELECT string_agg({value}, ',' ORDER BY {order}) {source}), '')"
+
     async def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         cur = await self.conn.execute(_dialect(sql), args)
         row: Row | None = await cur.fetchone()

@@ -329,44 +329,39 @@ async def delete_part(tx: Tx, session_id: str, message_id: str, part_id: str) ->
     )
 
 
-def _with_parts(info: str, parts: Sequence[str]) -> bytes:
-    return b'{"info":' + info.encode() + b',"parts":[' + ",".join(parts).encode() + b"]}"
+def _message_json(tx: Tx, message: str) -> str:
+    """SQL for `{info, parts}` of the message row aliased `message`, parts in order."""
+    parts = tx.joined("p.data", f"FROM part p WHERE p.message_id={message}.id", "p.id")
+    return f"""'{{"info":' || {message}.data || ',"parts":[' || {parts} || ']}}'"""
 
 
 async def list_messages(
     tx: Tx, session_id: str, limit: int | None, before: str | None
 ) -> bytes | None:
     """`[{info, parts}]` oldest first, or None when the session does not exist."""
-    if not await session_exists(tx, session_id):
-        return None
-    sql = "SELECT id, data FROM message WHERE session_id=?"
-    args: list[Any] = [session_id]
-    if before is not None:
-        sql += " AND id<?"
-        args.append(before)
+    where = "session_id=?" + (" AND id<?" if before is not None else "")
+    args: list[Any] = [session_id] if before is None else [session_id, before]
+    newest = ""
     if limit is not None:
-        messages = list(reversed(await tx.all(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])))
-    else:
-        messages = await tx.all(sql + " ORDER BY id", args)
-    parts: dict[str, list[str]] = {}
-    if messages:
-        for message_id, data in await tx.all(
-            "SELECT message_id, data FROM part WHERE session_id=? AND message_id>=?"
-            " ORDER BY message_id, id",
-            (session_id, messages[0][0]),
-        ):
-            parts.setdefault(message_id, []).append(data)
-    return b"[" + b",".join(_with_parts(d, parts.get(mid, ())) for mid, d in messages) + b"]"
+        newest = " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+    source = f"FROM (SELECT id, data FROM message WHERE {where}{newest}) m"
+    # One statement, one row: the session's existence and the whole list in one snapshot.
+    row = await tx.one(
+        "SELECT EXISTS (SELECT 1 FROM session WHERE id=?),"
+        f" {tx.joined(_message_json(tx, 'm'), source, 'm.id')}",
+        [session_id, *args],
+    )
+    assert row is not None
+    return b"[" + row[1].encode() + b"]" if row[0] else None
 
 
 async def get_message(tx: Tx, session_id: str, message_id: str) -> bytes | None:
     row = await tx.one(
-        "SELECT data FROM message WHERE id=? AND session_id=?", (message_id, session_id)
+        f"SELECT {_message_json(tx, 'm')} FROM message m WHERE m.id=? AND m.session_id=?",
+        (message_id, session_id),
     )
-    if row is None:
-        return None
-    parts = await tx.all("SELECT data FROM part WHERE message_id=? ORDER BY id", (message_id,))
-    return _with_parts(row[0], [p[0] for p in parts])
+    return None if row is None else row[0].encode()
 
 
 # --- todos

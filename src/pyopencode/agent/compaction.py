@@ -284,6 +284,12 @@ async def prune(sessions: SessionService, session: Json) -> int:
     """Marks old tool outputs compacted (state.time.compacted) so that the model is no longer
     sent them; the two latest user turns and everything before a summary are left alone.
     Returns how many parts were pruned."""
+    # Nothing is pruned until the kept outputs pass PRUNE_PROTECT tokens (a token is taken as
+    # four characters). A part's stored JSON is at least as long as its output, so a session
+    # whose parts are shorter than that is answered without reading its history or config
+    # (this runs after every turn, and most sessions never get there).
+    if await sessions.parts_chars(session["id"]) // 4 <= PRUNE_PROTECT:
+        return 0
     cfg = await asyncio.to_thread(config.load, session["directory"])
     if (cfg.get("compaction") or {}).get("prune") is False:
         return 0

@@ -274,6 +274,10 @@ class SessionService:
         found: list[Json] = orjson.loads(await self.messages_raw(session_id))
         return found
 
+    async def parts_chars(self, session_id: str) -> int:
+        """Characters of the session's stored parts: a bound on what its history holds."""
+        return await self.store.read(lambda tx: rows.parts_chars(tx, session_id))
+
     async def message_raw(self, session_id: str, message_id: str) -> bytes:
         """`{info, parts}` of one message; NotFoundError names the session when it is gone."""
 

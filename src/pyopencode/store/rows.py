@@ -356,6 +356,14 @@ async def list_messages(
     return b"[" + row[1].encode() + b"]" if row[0] else None
 
 
+async def parts_chars(tx: Tx, session_id: str) -> int:
+    """Characters of the session's parts as stored (their JSON); 0 for no session."""
+    row = await tx.one(
+        "SELECT coalesce(sum(length(data)), 0) FROM part WHERE session_id=?", (session_id,)
+    )
+    return int(row[0]) if row is not None else 0
+
+
 async def get_message(tx: Tx, session_id: str, message_id: str) -> bytes | None:
     row = await tx.one(
         f"SELECT {_message_json(tx, 'm')} FROM message m WHERE m.id=? AND m.session_id=?",

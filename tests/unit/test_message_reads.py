@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from pyopencode.project import Instance
 from pyopencode.session.service import SessionService
 from pyopencode.store import open_store, rows
 from pyopencode.store.sqlite import SqliteTx, connect, run_now
-from tests.pgdb import throwaway_database
 
 INSTANCE = Instance(directory="/tmp/reads", project_id="global", worktree="/", vcs=None)
 
@@ -29,15 +27,6 @@ INSTANCE = Instance(directory="/tmp/reads", project_id="global", worktree="/", v
 _ID = st.text("0123456789abcdefghij", min_size=6, max_size=6)
 # A message: its id suffix and the id suffixes of its parts.
 _MESSAGES = st.dictionaries(_ID, st.lists(_ID, max_size=5, unique=True), max_size=8)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path_factory.mktemp("reads") / "db.sqlite")
-    else:
-        with throwaway_database() as pg:
-            yield pg
 
 
 def _message(session_id: str, suffix: str) -> dict[str, Any]:
@@ -85,9 +74,9 @@ async def _fill(
     return sid, expected
 
 
-def test_messages_come_back_whole_and_in_id_order(url: str) -> None:
+def test_messages_come_back_whole_and_in_id_order(store_url: str) -> None:
     async def main() -> None:
-        store = await open_store(url, Bus())
+        store = await open_store(store_url, Bus())
         sessions = SessionService(store)
         # Another session's messages are never in the answer.
         await _fill(sessions, {"zzzzzz": ["a"], "000000": []}, 0)
@@ -128,9 +117,9 @@ async def _check(
         await sessions.message(sid, "msg_missing")
 
 
-def test_a_missing_session_is_not_an_empty_one(url: str) -> None:
+def test_a_missing_session_is_not_an_empty_one(store_url: str) -> None:
     async def main() -> None:
-        store = await open_store(url, Bus())
+        store = await open_store(store_url, Bus())
         sessions = SessionService(store)
         try:
             sid = (await sessions.insert(rules.new_info(INSTANCE, {})))["id"]

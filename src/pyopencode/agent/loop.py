@@ -117,6 +117,13 @@ def _error_json(exc: provider.ProviderError, provider_id: str) -> Json:
     return {"name": "APIError", "data": data}
 
 
+def detached(value: Json) -> Json:
+    """A deep copy to hand to the store: its events hold what they are given, and the turn
+    goes on changing its own."""
+    copied: Json = orjson.loads(orjson.dumps(value))
+    return copied
+
+
 def _add_usage(info: Json, tokens: Json, cost: float) -> Json:
     """The session's running totals, as upstream keeps them."""
     total = info.get("tokens") or {}
@@ -178,7 +185,7 @@ class Loop:
             # Its first row is written before this one; on PostgreSQL writes run side by
             # side, and the empty first row must not land over the finished part.
             await announced
-        await self.rt.sessions.update_part(orjson.loads(orjson.dumps(part)))
+        await self.rt.sessions.update_part(detached(part))
 
     def _announce(self, part: Json) -> None:
         """Publishes a new text or reasoning part now, and writes its row behind the deltas.
@@ -187,7 +194,7 @@ class Loop:
         most of the time between a model's first words and a client seeing them. Durability
         is promised for the finished part, which `_save_part` writes after this one.
         """
-        copy = orjson.loads(orjson.dumps(part))
+        copy = detached(part)
         self.rt.emit(
             self.sid,
             "message.part.updated",
@@ -200,7 +207,7 @@ class Loop:
 
     async def _save_message(self) -> None:
         assert self.turn.assistant is not None
-        await self.rt.sessions.update_message(orjson.loads(orjson.dumps(self.turn.assistant)))
+        await self.rt.sessions.update_message(detached(self.turn.assistant))
 
     def _part(self, kind: str, **fields: Any) -> Json:
         assert self.turn.assistant is not None
@@ -238,7 +245,7 @@ class Loop:
             return
         user = self.turn.user
         user["summary"] = {**(user.get("summary") or {}), "diffs": diffs}
-        await self.rt.sessions.update_message(orjson.loads(orjson.dumps(user)))
+        await self.rt.sessions.update_message(detached(user))
         self.rt.emit(self.sid, "session.diff", {"sessionID": self.sid, "diff": diffs})
 
     async def _history(self) -> list[Json]:
@@ -338,24 +345,26 @@ class Loop:
         tokens = _tokens(usage)
         cost = _cost(turn.model, usage)
         after: dict[str, str] = {}
+        closing: list[Json] = []
         looked = await snapshots.patch(shadow, before) if calls else None
         if looked is not None:
             changed, end = looked
             if changed.files:
-                await self._save_part(self._part("patch", hash=changed.hash, files=changed.files))
+                closing.append(self._part("patch", hash=changed.hash, files=changed.files))
             after = {"snapshot": end}
             self._snapshots.append(end)
             self._next_start = end
-        await self._save_part(
-            self._part("step-finish", reason=finish, cost=cost, tokens=tokens, **after)
-        )
+        closing.append(self._part("step-finish", reason=finish, cost=cost, tokens=tokens, **after))
         assistant = turn.assistant
         assistant["tokens"] = tokens
         assistant["cost"] = cost
         assistant["finish"] = finish
         assistant["time"]["completed"] = now_ms()
-        await self._save_message()
-        await self.rt.sessions.update(self.sid, lambda info: _add_usage(info, tokens, cost))
+        await self.rt.sessions.finish_step(
+            detached(assistant),
+            [detached(p) for p in closing],
+            lambda info: _add_usage(info, tokens, cost),
+        )
         return finish
 
     async def _stream(

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-import orjson
-
 from pyopencode import ids, tool
 from pyopencode import message as rules
 from pyopencode.agent.agents import AgentInfo
-from pyopencode.agent.loop import Runtime, Turn
+from pyopencode.agent.loop import Runtime, Turn, detached
 from pyopencode.errors import NotFoundError
 from pyopencode.permission import DeniedError, RejectedError
 from pyopencode.provider import ResolvedModel
@@ -70,7 +68,7 @@ async def run(rt: Runtime, turn: Turn, user_parts: list[Json], command: str) -> 
         "tool": "bash",
         "state": {"status": "running", "input": {"command": command}, "time": {"start": start}},
     }
-    await rt.sessions.update_part(_copy(part))
+    await rt.sessions.update_part(detached(part))
     rules_of_agent = agent.permission + list(session.get("permission") or [])
     tool_ref = {"messageID": assistant["id"], "callID": part["callID"]}
 
@@ -124,11 +122,5 @@ def _error(command: str, error: str, start: int) -> Json:
 
 async def _finish(rt: Runtime, assistant: Json, part: Json) -> None:
     assistant["time"]["completed"] = now_ms()
-    await rt.sessions.update_message(_copy(assistant))
-    await rt.sessions.update_part(_copy(part))
-
-
-def _copy(value: Json) -> Json:
-    # The store's events hold what they are given; these dicts keep changing.
-    copied: Json = orjson.loads(orjson.dumps(value))
-    return copied
+    await rt.sessions.update_message(detached(assistant))
+    await rt.sessions.update_part(detached(part))

@@ -318,6 +318,30 @@ class SessionService:
         published += [events.part_updated(part, place) for part in parts]
         return info, published
 
+    async def finish_step(
+        self, info: Json, parts: Sequence[Json], apply: Callable[[Json], Json]
+    ) -> Json:
+        """A step's end in one transaction, one commit rather than one per row: its last
+        `parts`, its finished message `info`, and the session changed by `apply` (its usage
+        totals). Their events go out in that order. Returns the session."""
+        session_id = info["sessionID"]
+
+        async def write(tx: Tx) -> tuple[Json, list[Event]]:
+            # The session row is locked first, as a prompt locks it: taken after the message
+            # (which shares it), two writers of one session could deadlock on PostgreSQL.
+            data = await rows.session_data(tx, session_id, tx.FOR_UPDATE)
+            if data is None:
+                raise NotFoundError.session(session_id)
+            session = apply(_loads(data))
+            await rows.update_session(
+                tx, session_id, session["title"], session["time"]["updated"], _dumps(session)
+            )
+            _, put = await self._put_message(tx, info, parts)
+            # The order the rows were written in one at a time: parts, then their message.
+            return session, [*put[1:], put[0], events.session("session.updated", session)]
+
+        return await self.store.write(write, NotFoundError.session(session_id))
+
     async def add_prompt(
         self,
         session_id: str,

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyopencode import session as rules
@@ -75,29 +75,21 @@ async def _fill(
 
 
 def test_messages_come_back_whole_and_in_id_order(store_url: str) -> None:
-    async def main() -> None:
-        store = await open_store(store_url, Bus())
+    with asyncio.Runner() as runner:
+        store = runner.run(open_store(store_url, Bus()))
         sessions = SessionService(store)
         # Another session's messages are never in the answer.
-        await _fill(sessions, {"zzzzzz": ["a"], "000000": []}, 0)
+        runner.run(_fill(sessions, {"zzzzzz": ["a"], "000000": []}, 0))
 
-        @settings(
-            max_examples=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture],
-        )
+        @settings(max_examples=30, deadline=None)
         @given(shape=_MESSAGES, seed=st.integers(0, 1000), limit=st.integers(1, 9))
         def check(shape: dict[str, list[str]], seed: int, limit: int) -> None:
-            future = asyncio.run_coroutine_threadsafe(_check(sessions, shape, seed, limit), loop)
-            future.result()
+            runner.run(_check(sessions, shape, seed, limit))
 
-        loop = asyncio.get_running_loop()
         try:
-            await asyncio.to_thread(check)
+            check()
         finally:
-            await store.close()
-
-    asyncio.run(main())
+            runner.run(store.close())
 
 
 async def _check(

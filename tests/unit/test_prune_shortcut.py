@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pyopencode import ids
@@ -83,23 +83,9 @@ def _compacted(rows: list[Json]) -> list[str]:
 
 
 def test_the_shortcut_prunes_what_the_full_walk_prunes(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = await open_store(str(tmp_path / "db.sqlite"), Bus())
+    with asyncio.Runner() as runner:
+        store = runner.run(open_store(str(tmp_path / "db.sqlite"), Bus()))
         quick, full = SessionService(store), FullWalk(store)
-
-        @settings(
-            max_examples=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture],
-        )
-        @given(turns=_TURNS)
-        # At the edge: one old output of just over PRUNE_PROTECT tokens is pruned, and one of
-        # exactly that is not; two old ones past it, the session well under twice the bound.
-        @example(turns=[[("a", 160_004)], [], []])
-        @example(turns=[[("a", 160_000)], [], []])
-        @example(turns=[[("a", 150_000)], [("a", 100_000)], [], []])
-        def check(turns: list[Any]) -> None:
-            asyncio.run_coroutine_threadsafe(compare(turns), loop).result()
 
         async def compare(turns: list[Any]) -> None:
             a = await _session(quick, tmp_path, turns)
@@ -111,13 +97,20 @@ def test_the_shortcut_prunes_what_the_full_walk_prunes(tmp_path: Path) -> None:
                 _compacted(await full.messages(b))
             )
 
-        loop = asyncio.get_running_loop()
-        try:
-            await asyncio.to_thread(check)
-        finally:
-            await store.close()
+        @settings(max_examples=25, deadline=None)
+        @given(turns=_TURNS)
+        # At the edge: one old output of just over PRUNE_PROTECT tokens is pruned, and one of
+        # exactly that is not; two old ones past it, the session well under twice the bound.
+        @example(turns=[[("a", 160_004)], [], []])
+        @example(turns=[[("a", 160_000)], [], []])
+        @example(turns=[[("a", 150_000)], [("a", 100_000)], [], []])
+        def check(turns: list[Any]) -> None:
+            runner.run(compare(turns))
 
-    asyncio.run(main())
+        try:
+            check()
+        finally:
+            runner.run(store.close())
 
 
 def test_a_small_session_is_pruned_without_reading_its_history(tmp_path: Path) -> None:

@@ -43,6 +43,16 @@ async def _place(tx: Tx, session_id: str) -> Place:
     return Place(*found)
 
 
+async def _changed(tx: Tx, session_id: str, apply: Callable[[Json], Json]) -> Json:
+    """The session read under its row lock, changed by `apply`, and stored."""
+    data = await rows.session_data(tx, session_id, tx.FOR_UPDATE)
+    if data is None:
+        raise NotFoundError.session(session_id)
+    info = apply(_loads(data))
+    await rows.update_session(tx, session_id, info["title"], info["time"]["updated"], _dumps(info))
+    return info
+
+
 def _global_session(data: str, project: str | None) -> Json:
     info = _loads(data)
     summary: Json | None = None
@@ -181,13 +191,7 @@ class SessionService:
         """Read, change with `apply`, and store the session in one transaction."""
 
         async def write(tx: Tx) -> tuple[Json, list[Event]]:
-            data = await rows.session_data(tx, session_id, tx.FOR_UPDATE)
-            if data is None:
-                raise NotFoundError.session(session_id)
-            info = apply(_loads(data))
-            await rows.update_session(
-                tx, session_id, info["title"], info["time"]["updated"], _dumps(info)
-            )
+            info = await _changed(tx, session_id, apply)
             return info, [events.session("session.updated", info)]
 
         return await self.store.write(write, NotFoundError.session(session_id))
@@ -329,13 +333,7 @@ class SessionService:
         async def write(tx: Tx) -> tuple[Json, list[Event]]:
             # The session row is locked first, as a prompt locks it: taken after the message
             # (which shares it), two writers of one session could deadlock on PostgreSQL.
-            data = await rows.session_data(tx, session_id, tx.FOR_UPDATE)
-            if data is None:
-                raise NotFoundError.session(session_id)
-            session = apply(_loads(data))
-            await rows.update_session(
-                tx, session_id, session["title"], session["time"]["updated"], _dumps(session)
-            )
+            session = await _changed(tx, session_id, apply)
             _, put = await self._put_message(tx, info, parts)
             # The order the rows were written in one at a time: parts, then their message.
             return session, [*put[1:], put[0], events.session("session.updated", session)]
@@ -352,14 +350,8 @@ class SessionService:
         in one transaction: a prompt refused for any reason leaves the session as it was."""
 
         async def write(tx: Tx) -> tuple[tuple[Json, Json], list[Event]]:
-            data = await rows.session_data(tx, session_id, tx.FOR_UPDATE)
-            if data is None:
-                raise NotFoundError.session(session_id)
-            session = apply(_loads(data))
+            session = await _changed(tx, session_id, apply)
             info, parts = make(session)
-            await rows.update_session(
-                tx, session_id, session["title"], session["time"]["updated"], _dumps(session)
-            )
             _, published = await self._put_message(tx, info, parts)
             return (session, info), [events.session("session.updated", session), *published]
 

@@ -339,13 +339,15 @@ async def list_messages(
     tx: Tx, session_id: str, limit: int | None, before: str | None
 ) -> bytes | None:
     """`[{info, parts}]` oldest first, or None when the session does not exist."""
-    where = "session_id=?" + (" AND id<?" if before is not None else "")
-    args: list[Any] = [session_id] if before is None else [session_id, before]
-    newest = ""
+    inner = "SELECT id, data FROM message WHERE session_id=?"
+    args: list[Any] = [session_id]
+    if before is not None:
+        inner += " AND id<?"
+        args.append(before)
     if limit is not None:
-        newest = " ORDER BY id DESC LIMIT ?"
+        inner += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
-    source = f"FROM (SELECT id, data FROM message WHERE {where}{newest}) m"
+    source = f"FROM ({inner}) m"
     # One statement, one row: the session's existence and the whole list in one snapshot.
     row = await tx.one(
         "SELECT EXISTS (SELECT 1 FROM session WHERE id=?),"
